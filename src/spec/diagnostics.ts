@@ -46,8 +46,17 @@ export class SpecError extends TsstackError {
 /** Collects issues across a phase; `throwIfErrors` raises one SpecError holding all of them. */
 export class Diagnostics {
   readonly issues: SpecIssue[] = [];
+  readonly #errorKeys = new Set<string>();
 
+  /**
+   * Records an error. Several phases look at the same values (the semantic checks and normalize both
+   * read durations, sizes, ports), so only the first error about one value — same path, same
+   * position — is kept: one problem, one line.
+   */
   error(code: string, path: YamlPath, message: string, loc?: SourceLocation, hint?: string): void {
+    const key = `${formatPath(path)}@${formatLocation(loc)}`;
+    if (this.#errorKeys.has(key)) return;
+    this.#errorKeys.add(key);
     this.issues.push({ severity: "error", code, path, message, loc, hint });
   }
 

@@ -79,12 +79,20 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
   if (failed) return { value: undefined, loc: rootLoc };
   if (doc.contents === null) return { value: null, loc: rootLoc };
 
+  // One pass in document order: count nodes (for the alias budget) and bind every alias to the
+  // anchor most recently defined before it. `Alias.resolve()` would re-walk the document on every
+  // expansion, which turns a file with many aliases into quadratic work.
   let ownNodes = 0;
+  const anchors = new Map<string, YamlNode>();
+  const aliasTargets = new Map<YamlNode, YamlNode | undefined>();
   YAML.visit(doc, {
-    Node() {
+    Node(_key, node) {
       ownNodes++;
+      if (isAlias(node)) aliasTargets.set(node, anchors.get(node.source));
+      else if (node.anchor !== undefined) anchors.set(node.anchor, node);
     },
   });
+  const resolveAlias = (n: YamlNode): YamlNode | undefined => aliasTargets.get(n);
   const budget = { left: ALIAS_BUDGET_BASE + ALIAS_BUDGET_PER_NODE * ownNodes };
   const loc = (n: YamlNode | null | undefined): SourceLocation => at(n?.range?.[0]);
 
@@ -105,7 +113,7 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
     }
     if (expanding && --budget.left < 0) throw new BudgetExceeded();
     if (isAlias(node)) {
-      const target = node.resolve(doc);
+      const target = resolveAlias(node);
       if (target === undefined) {
         diags.error("yaml/unknown-alias", path, `alias *${node.source} has no anchor`, loc(node));
         return null;
@@ -124,13 +132,16 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
     if (isScalar(node)) return scalarValue(node);
     if (isSeq(node)) {
       const out: unknown[] = [];
-      node.items.forEach((item, i) => {
+      for (const item of node.items) {
         const n = item as YamlNode | null;
+        // A `!reset` item is dropped, as compose-go does.
+        if (tagOf(n) === "reset") continue;
+        const i = out.length;
         out.push(convert(n, [...path, i], expanding, active));
         const l = n === null ? loc(node) : loc(n);
         sources.set(out, i, { key: l, value: l });
         recordTag(out, i, n);
-      });
+      }
       return out;
     }
     if (isMap(node)) {
@@ -143,6 +154,17 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
         const key = keyString(keyNode);
         if (key === "<<" && isScalar(keyNode) && keyNode.type === "PLAIN") {
           merges.push(...mergeSources(valueNode, path));
+          continue;
+        }
+        if (key === "__proto__") {
+          // Assigning it would replace the object's prototype (prototype pollution) in every later
+          // phase; no Compose key or label needs it.
+          diags.error(
+            "yaml/forbidden-key",
+            [...path, key],
+            'the key "__proto__" is not allowed',
+            loc(keyNode),
+          );
           continue;
         }
         const entry: EntryLocation = {
@@ -190,6 +212,12 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
     return [];
   };
 
+  /** The tag of a node; an alias carries the tag of its anchor (`ports: *reset_anchor`). */
+  const tagOf = (n: YamlNode | null): MergeTag | undefined => {
+    const target = n !== null && isAlias(n) ? resolveAlias(n) : n;
+    return mergeTagOf(target ?? null);
+  };
+
   const recordTag = (container: object, key: string | number, n: YamlNode | null): void => {
     const t = tagOf(n);
     if (t !== undefined) sources.setTag(container, key, t);
@@ -217,7 +245,7 @@ function firstLine(message: string): string {
   return (message.split("\n")[0] ?? message).replace(/ at line \d+, column \d+:?$/, "");
 }
 
-function tagOf(n: YamlNode | null): MergeTag | undefined {
+function mergeTagOf(n: YamlNode | null): MergeTag | undefined {
   const tag = n?.tag;
   if (tag === "!reset") return "reset";
   if (tag === "!override") return "override";

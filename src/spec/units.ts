@@ -68,25 +68,24 @@ function trimFraction(n: number): string {
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
-  b: 1,
   k: 1024,
-  kb: 1024,
   m: 1024 ** 2,
-  mb: 1024 ** 2,
   g: 1024 ** 3,
-  gb: 1024 ** 3,
   t: 1024 ** 4,
-  tb: 1024 ** 4,
   p: 1024 ** 5,
-  pb: 1024 ** 5,
 };
 
-/** Parses a byte size ("50M", "1.5g", "1024", 1024) into bytes; `undefined` when it is not one. */
+/**
+ * Parses a byte size into bytes; `undefined` when it is not one. The syntax is Docker's `RAMInBytes`:
+ * a number, one optional space, then an optional unit letter, `i` and `b` ("50M", "1.5g", "512MiB",
+ * "1Gi", "20 kb", "1024"). Multiples are binary. Numbers are bytes.
+ */
 export function parseBytes(value: string | number): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]{0,2})\s*$/.exec(value);
+  const m = /^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$/i.exec(value);
   if (m === null) return undefined;
   const mult = SIZE_UNITS[(m[2] ?? "").toLowerCase()];
-  if (mult === undefined) return undefined;
-  return Math.floor(Number(m[1]) * mult);
+  const n = Number(m[1]);
+  if (mult === undefined || !Number.isFinite(n)) return undefined;
+  return Math.floor(n * mult);
 }

@@ -52,6 +52,15 @@ describe("parseYaml", () => {
     expect([...sources.resets(s).keys()]).toEqual(["ports"]);
   });
 
+  it("drops !reset items from a sequence and honours !reset through an alias", () => {
+    const { value, sources } = parse(
+      'x-r: &r !reset []\nservices:\n  s:\n    ports: [!reset "80:80", "81:81"]\n    volumes: *r\n',
+    );
+    const s = (value as { services: { s: Record<string, unknown> } }).services.s;
+    expect(s).toEqual({ ports: ["81:81"] });
+    expect([...sources.resets(s).keys()]).toEqual(["volumes"]);
+  });
+
   it("records !override tags for the merge phase", () => {
     const { value, sources } = parse("services:\n  s:\n    ports: !override [80]\n");
     const s = (value as { services: { s: object } }).services.s;
@@ -99,6 +108,16 @@ describe("parseYaml", () => {
     const v = value as { x: object; y: object };
     expect(v.y).toEqual({ a: 1 });
     expect(v.y).not.toBe(v.x);
+  });
+
+  it("refuses a __proto__ key instead of letting it replace a prototype", () => {
+    const { value, diags } = parse("x:\n  __proto__: {polluted: yes}\n  y: 1\n");
+    expect(diags.issues[0]).toMatchObject({
+      code: "yaml/forbidden-key",
+      path: ["x", "__proto__"],
+      loc: { line: 2, col: 3 },
+    });
+    expect((value as { x: Record<string, unknown> }).x["polluted"]).toBeUndefined();
   });
 
   it("treats an empty file as null", () => {

@@ -1,0 +1,68 @@
+/**
+ * The `tsstack` command line. Subcommands follow `docker compose`: same flags, same output shapes,
+ * errors on stderr, machine output on stdout, exit codes 0 (ok), 1 (failure), 2 (usage/invalid input).
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { TsstackError } from "../common/errors.js";
+import { formatIssue, SpecError } from "../spec/diagnostics.js";
+import { configCommand, UsageError } from "./commands/config.js";
+import { ExitCode, processIo, type CliIo } from "./io.js";
+import { addProjectOptions } from "./project-options.js";
+
+/** package.json sits two levels up from both src/cli and dist/cli. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command("tsstack")
+    .description(
+      "Declarative multi-container orchestrator: Compose-compatible stack files in, running containers out.",
+    )
+    .version(version(), "-v, --version", "print the version")
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)");
+  addProjectOptions(program);
+  configCommand(program, io);
+  for (const sub of program.commands) sub.exitOverride().configureOutput(program.configureOutput());
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit code. Never calls process.exit itself. */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return ExitCode.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end through here too, with exit code 0.
+      if (e.exitCode === 0) return ExitCode.ok;
+      return ExitCode.usage;
+    }
+    if (e instanceof UsageError) {
+      io.stderr.write(`tsstack: ${e.message}\n`);
+      return ExitCode.usage;
+    }
+    if (e instanceof SpecError) {
+      io.stderr.write(`${e.message}\n`);
+      for (const w of e.issues.filter((i) => i.severity === "warning"))
+        io.stderr.write(`  ${formatIssue(w)}\n`);
+      return ExitCode.usage;
+    }
+    if (e instanceof TsstackError) {
+      io.stderr.write(`tsstack: ${e.message}\n`);
+      return e.code.startsWith("spec/") ? ExitCode.usage : ExitCode.failure;
+    }
+    io.stderr.write(`tsstack: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return ExitCode.failure;
+  }
+}
