@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { loadStack } from "../src/spec/load.js";
 
 const SERVICES = Number(process.argv[2] ?? 1000);
-const RUNS = 7;
+const RUNS = Number(process.env["BENCH_RUNS"] ?? 7);
 
 function generate(n: number): string {
   const lines = [
@@ -90,8 +90,15 @@ try {
     console.log("peer: neither `docker compose` nor `docker-compose` is installed; no ratio");
   } else {
     const [cmd, ...args] = peer.argv;
+    // Debian's docker-compose 1.29 predates the top-level `name:`; it gets the same services with
+    // `version: "3.8"` instead, and the name through -p.
+    const peerFile = join(dir, "peer-compose.yaml");
+    writeFileSync(peerFile, generate(SERVICES).replace(/^name: bench$/m, 'version: "3.8"'));
     const peerTimes = timeIt(() => {
-      execFileSync(cmd ?? "", [...args, "-f", file, "config", "-q"], { cwd: dir, stdio: "ignore" });
+      execFileSync(cmd ?? "", [...args, "-p", "bench", "-f", peerFile, "config", "-q"], {
+        cwd: dir,
+        stdio: "pipe",
+      });
     });
     const peerMedian = median(peerTimes);
     console.log(`${peer.name} config -q (whole process): median ${peerMedian.toFixed(1)} ms`);

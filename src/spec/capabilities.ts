@@ -179,20 +179,23 @@ export function warnUnsupported(
       );
       return;
     }
+    // `true` below needs no visit (nor a path): most keys are honoured.
     if ("each" in support) {
+      if (support.each === true) return;
       if (Array.isArray(value)) {
         value.forEach((item, i) => {
           walk(item, support.each, [...path, i]);
         });
       } else if (isMapping(value)) {
-        for (const [k, v] of Object.entries(value)) walk(v, support.each, [...path, k]);
+        for (const k of Object.keys(value)) walk(value[k], support.each, [...path, k]);
       }
       return;
     }
     if (!isMapping(value)) return;
-    for (const [k, v] of Object.entries(value)) {
+    for (const k of Object.keys(value)) {
       if (k.startsWith("x-")) continue;
-      walk(v, support.keys[k] ?? false, [...path, k]);
+      const sub = Object.hasOwn(support.keys, k) ? (support.keys[k] ?? false) : false;
+      if (sub !== true) walk(value[k], sub, [...path, k]);
     }
   };
   walk(model, supported, []);

@@ -37,24 +37,34 @@ const MAX_CHAIN = 64;
 
 /**
  * Returns `model` with every service's `extends` applied and removed. `model` is not modified;
- * services without `extends` are shared with it, every other container is new.
+ * services without `extends` are shared with it, and so is `model` itself when no service has one.
  */
 export function resolveExtends(model: Dict, ctx: ExtendsContext): Dict {
   const services = model["services"];
   if (!isMapping(services)) return model;
   const resolver = new Resolver(ctx, model);
-  const outServices: Dict = {};
-  for (const name of Object.keys(services)) {
-    put(outServices, name, resolver.resolve(resolver.top, services, name, []).value);
-    ctx.sources.copyEntry(services, name, outServices);
+  let outServices: Dict | undefined;
+  const names = Object.keys(services);
+  for (const name of names) {
+    const svc = services[name];
+    const value = resolver.resolve(resolver.top, services, name, []).value;
+    if (outServices === undefined) {
+      if (value === svc) continue;
+      // The first service that changed: the ones before it are copied as they are.
+      outServices = {};
+      for (const n of names) {
+        if (n === name) break;
+        put(outServices, n, services[n]);
+      }
+    }
+    put(outServices, name, value);
   }
+  if (outServices === undefined) return model;
+  // Positions, tags and `!reset` records of both containers are kept: only values changed.
+  ctx.sources.copyAll(services, outServices);
   const out: Dict = {};
-  for (const k of Object.keys(model)) {
-    put(out, k, k === "services" ? outServices : model[k]);
-    ctx.sources.copyEntry(model, k, out);
-  }
-  for (const [k, loc] of ctx.sources.resets(model)) ctx.sources.addReset(out, k, loc);
-  for (const [k, loc] of ctx.sources.resets(services)) ctx.sources.addReset(outServices, k, loc);
+  for (const k of Object.keys(model)) put(out, k, k === "services" ? outServices : model[k]);
+  ctx.sources.copyAll(model, out);
   return out;
 }
 

@@ -6,8 +6,10 @@
  * `replicas: ${N}` validates as an integer: compose-go's `interpolateTypeCastMapping`. Casting only
  * values that held a `$` follows compose-go v3; a quoted literal `"3"` is left for the schema to judge.
  *
- * The tree is copied, not mutated: containers are new objects carrying the positions (and merge tags
- * and resets) of the ones they replace, so that later phases still point into the files.
+ * The tree is not mutated. Only the containers on the way to a changed value are copied (new objects
+ * carrying the positions, merge tags and resets of the ones they replace, so that later phases still
+ * point into the files); every other container is returned as is, shared with the input. No phase
+ * modifies its input, so sharing is safe, and it spares copying the positions of a large file.
  */
 import type { Diagnostics } from "./diagnostics.js";
 import { isMapping, type SourceMap, type YamlPath } from "./source.js";
@@ -25,8 +27,9 @@ type CastResult =
 type Cast = (value: string) => CastResult;
 
 /**
- * Returns a substituted copy of `tree`. Every problem is reported to `ctx.diags` (all of them, not
- * only the first); a value that cannot be substituted or cast is left as written.
+ * Returns `tree` substituted: the same object when it holds nothing to substitute. Every problem is
+ * reported to `ctx.diags` (all of them, not only the first); a value that cannot be substituted or
+ * cast is left as written.
  */
 export function interpolateTree(tree: unknown, ctx: InterpolateContext): unknown {
   const { sources, diags, lookup } = ctx;
@@ -76,31 +79,47 @@ export function interpolateTree(tree: unknown, ctx: InterpolateContext): unknown
     return r.value;
   };
 
+  // Copy-on-write: a container is copied only when something below it changed (a string held a
+  // `$`), so an unchanged subtree is returned as is and keeps its positions without any copying.
   const visit = (value: unknown): unknown => {
     if (typeof value === "string") return visitString(value);
     if (Array.isArray(value)) {
-      const out: unknown[] = [];
-      value.forEach((item, i) => {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
         path.push(i);
-        out.push(visit(item));
+        const v = visit(item);
         path.pop();
-      });
+        if (out === undefined) {
+          if (Object.is(v, item)) continue;
+          out = value.slice(0, i);
+        }
+        out.push(v);
+      }
+      if (out === undefined) return value;
       sources.copyAll(value, out);
       return out;
     }
     if (isMapping(value)) {
-      const out: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) {
+      let out: Record<string, unknown> | undefined;
+      const keys = Object.keys(value);
+      for (const key of keys) {
+        const item = value[key];
         path.push(key);
-        // A literal `__proto__` key must stay data, not become the copy's prototype.
-        Object.defineProperty(out, key, {
-          value: visit(item),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+        const v = visit(item);
         path.pop();
+        if (out === undefined) {
+          if (Object.is(v, item)) continue;
+          // The first entry that changed: the ones before it are copied as they are.
+          out = {};
+          for (const k of keys) {
+            if (k === key) break;
+            put(out, k, value[k]);
+          }
+        }
+        put(out, key, v);
       }
+      if (out === undefined) return value;
       sources.copyAll(value, out);
       return out;
     }
@@ -108,6 +127,13 @@ export function interpolateTree(tree: unknown, ctx: InterpolateContext): unknown
   };
 
   return visit(tree);
+}
+
+/** Assigns an own property, also for the key `__proto__`: a literal `__proto__` key must stay data. */
+function put(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__")
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -225,16 +251,28 @@ const CASTS: readonly (readonly [Pattern, Cast])[] = (() => {
   return casts;
 })();
 
+/** CASTS grouped by pattern length: a path is only compared with the patterns of its own length. */
+const CASTS_BY_LENGTH: ReadonlyMap<number, readonly (readonly [Pattern, Cast])[]> = (() => {
+  const m = new Map<number, (readonly [Pattern, Cast])[]>();
+  for (const entry of CASTS) {
+    const list = m.get(entry[0].length) ?? [];
+    list.push(entry);
+    m.set(entry[0].length, list);
+  }
+  return m;
+})();
+
 function castFor(path: readonly (string | number)[]): Cast | undefined {
-  for (const [pattern, cast] of CASTS) {
-    if (pattern.length !== path.length) continue;
-    const matches = pattern.every((part, i) => {
+  const candidates = CASTS_BY_LENGTH.get(path.length);
+  if (candidates === undefined) return undefined;
+  outer: for (const [pattern, cast] of candidates) {
+    for (let i = 0; i < pattern.length; i++) {
+      const part = pattern[i];
       const seg = path[i];
-      if (part === "*") return true;
-      if (part === "[]") return typeof seg === "number";
-      return seg === part;
-    });
-    if (matches) return cast;
+      if (part === "*") continue;
+      if (part === "[]" ? typeof seg !== "number" : seg !== part) continue outer;
+    }
+    return cast;
   }
   return undefined;
 }

@@ -477,6 +477,8 @@ function applyProfiles(
     kept[name] = svc;
     sources.copyEntry(services, name, kept);
   }
+  if (disabled.length === 0) return { model, disabled };
+  const isDisabled = new Set(disabled);
   for (const [name, svc] of Object.entries(kept)) {
     const deps = isMapping(svc) ? svc["depends_on"] : undefined;
     // [dependency, its path under depends_on, required?] for both the list and the mapping syntax.
@@ -486,7 +488,7 @@ function applyProfiles(
         ? Object.entries(deps).map(([d, v]) => [d, d, !(isMapping(v) && v["required"] === false)])
         : [];
     for (const [dep, key, required] of entries) {
-      if (!disabled.includes(dep) || !required) continue;
+      if (!isDisabled.has(dep) || !required) continue;
       const profiles = (services[dep] as Record<string, unknown>)["profiles"] as string[];
       const path = ["services", name, "depends_on", key];
       diags.error(

@@ -12,9 +12,12 @@
  * the base. compose-go records these as paths and deletes them from the base before merging; looking
  * them up on the override containers while merging gives the same result.
  *
- * Every output container is new, and every entry is given the position of the file that declared
- * it: values taken from the base keep the base file's positions, values from the override point to
- * the override file, and a container merged from both is located where the override declared it.
+ * Every entry of the result is given the position of the file that declared it: values taken from the
+ * base keep the base file's positions, values from the override point to the override file, and a
+ * container merged from both is located where the override declared it. Containers merged from both
+ * sides and values taken from the base are new; a value only the override declares is shared with
+ * it, with its positions and directives (so merging a file into an empty model copies nothing). No
+ * phase modifies its input, which is what makes the sharing safe.
  */
 import type { Diagnostics } from "./diagnostics.js";
 import { formatLocation, isMapping, type EntryLocation, type SourceMap, type YamlPath } from "./source.js";
@@ -34,9 +37,7 @@ type Dict = Record<string, unknown>;
  */
 export function mergeModels(base: Dict, override: Dict, ctx: MergeContext): Dict {
   const m = new Merger(ctx);
-  const out = m.mapping(base, override, []);
-  m.uniqueIn(out, []);
-  return out;
+  return m.uniqueIn(m.mapping(base, override, []), UNIQUE_MATCHER.root);
 }
 
 /**
@@ -45,18 +46,17 @@ export function mergeModels(base: Dict, override: Dict, ctx: MergeContext): Dict
  */
 export function extendService(base: Dict, service: Dict, name: string, ctx: MergeContext): Dict {
   const m = new Merger(ctx);
-  const path = ["services", name];
-  const out = m.mapping(base, service, path);
-  m.uniqueIn(out, path);
-  return out;
+  const out = m.mapping(base, service, ["services", name]);
+  const state = UNIQUE_MATCHER.root.next("services")?.next(name);
+  return state === undefined ? out : m.uniqueIn(out, state);
 }
 
-/** Removes redefinitions from the sequences compose-go keeps unique (see `UNIQUE`); `model` is not modified. */
+/**
+ * Removes redefinitions from the sequences compose-go keeps unique (see `UNIQUE`); `model` is not
+ * modified, and is returned as is when it has none.
+ */
 export function enforceUnicity(model: Dict, ctx: MergeContext): Dict {
-  const m = new Merger(ctx);
-  const out = cloneTree(model, ctx.sources, "all") as Dict;
-  m.uniqueIn(out, []);
-  return out;
+  return new Merger(ctx).uniqueIn(model, UNIQUE_MATCHER.root);
 }
 
 /**
@@ -257,12 +257,98 @@ const UNIQUE: readonly (readonly [string, Indexer])[] = [
   ["services.*.volumes", volumeIndexer],
 ];
 
-const COMPILED_RULES = RULES.map(([p, r]) => [p.split("."), r] as const);
-const COMPILED_UNIQUE = UNIQUE.map(([p, i]) => [p.split("."), i] as const);
-
-function matches(path: readonly string[], pattern: readonly string[]): boolean {
-  return path.length === pattern.length && pattern.every((seg, i) => seg === "*" || seg === path[i]);
+/** A node of the pattern trie: one step of one or more patterns. */
+interface TrieNode<T> {
+  readonly named: Map<string, TrieNode<T>>;
+  star: TrieNode<T> | undefined;
+  /** The pattern ending here, with its rank in its table. */
+  end: { readonly rank: number; readonly value: T } | undefined;
 }
+
+/**
+ * A position in a tree, as far as a pattern table is concerned: the trie nodes its path reaches
+ * (one pattern may name a key that another matches with `*`). States are built on first use and
+ * cached, so matching a path costs one map lookup per segment and allocates nothing.
+ */
+class MatchState<T> {
+  /** The first pattern of the table (in table order) that ends at this path. */
+  readonly value: T | undefined;
+  readonly #nodes: readonly TrieNode<T>[];
+  /** Transitions on keys some pattern names. */
+  readonly #named = new Map<string, MatchState<T> | undefined>();
+  /** The transition on any other key (only `*` steps), once built. */
+  #other: { readonly state: MatchState<T> | undefined } | undefined;
+
+  constructor(nodes: readonly TrieNode<T>[]) {
+    this.#nodes = nodes;
+    let best: TrieNode<T>["end"];
+    for (const n of nodes)
+      if (n.end !== undefined && (best === undefined || n.end.rank < best.rank)) best = n.end;
+    this.value = best?.value;
+  }
+
+  /** The state of `path + [key]`; undefined when no pattern can match below it. */
+  next(key: string): MatchState<T> | undefined {
+    if (this.#named.has(key)) return this.#named.get(key);
+    let named = false;
+    for (const n of this.#nodes) named ||= n.named.has(key);
+    if (!named) {
+      // Not cached per key: these are user-chosen names (services, networks…), without bound.
+      this.#other ??= { state: this.#step(undefined) };
+      return this.#other.state;
+    }
+    const state = this.#step(key);
+    this.#named.set(key, state);
+    return state;
+  }
+
+  #step(key: string | undefined): MatchState<T> | undefined {
+    const nodes: TrieNode<T>[] = [];
+    for (const n of this.#nodes) {
+      const named = key === undefined ? undefined : n.named.get(key);
+      if (named !== undefined) nodes.push(named);
+      if (n.star !== undefined) nodes.push(n.star);
+    }
+    return nodes.length === 0 ? undefined : new MatchState(nodes);
+  }
+}
+
+/** Dotted patterns (`*` matches one mapping key) → the state machine matching them. */
+class PathMatcher<T> {
+  readonly root: MatchState<T>;
+
+  constructor(table: readonly (readonly [string, T])[]) {
+    const trie = (): TrieNode<T> => ({ named: new Map(), star: undefined, end: undefined });
+    const top = trie();
+    table.forEach(([pattern, value], rank) => {
+      let node = top;
+      for (const seg of pattern.split(".")) {
+        let child = seg === "*" ? node.star : node.named.get(seg);
+        if (child === undefined) {
+          child = trie();
+          if (seg === "*") node.star = child;
+          else node.named.set(seg, child);
+        }
+        node = child;
+      }
+      node.end ??= { rank, value };
+    });
+    this.root = new MatchState([top]);
+  }
+
+  /** The first pattern (in table order) matching the whole of `path`. */
+  match(path: readonly string[]): T | undefined {
+    let state: MatchState<T> | undefined = this.root;
+    for (const seg of path) {
+      state = state.next(seg);
+      if (state === undefined) return undefined;
+    }
+    return state.value;
+  }
+}
+
+const RULE_MATCHER = new PathMatcher(RULES);
+const UNIQUE_MATCHER = new PathMatcher(UNIQUE);
 
 class Merger {
   readonly #sources: SourceMap;
@@ -275,6 +361,9 @@ class Merger {
 
   /** compose-go `mergeMappings`, with the override's `!reset` and `!override` applied first. */
   mapping(base: Dict, over: Dict, path: readonly string[]): Dict {
+    // Over an empty base the result would be a copy of the override, entry for entry (values,
+    // positions, tags and resets): the override itself is that result.
+    if (isEmpty(base)) return over;
     const s = this.#sources;
     const out: Dict = {};
     const resets = s.resets(over);
@@ -310,9 +399,8 @@ class Merger {
 
   /** compose-go `mergeYaml`. */
   value(base: Slot, over: Slot, path: readonly string[]): Merged {
-    for (const [pattern, rule] of COMPILED_RULES) {
-      if (matches(path, pattern)) return rule(this, base, over, path);
-    }
+    const rule = RULE_MATCHER.match(path);
+    if (rule !== undefined) return rule(this, base, over, path);
     const e = base.value;
     const o = over.value;
     if (o === null || o === undefined) return { value: this.fromBase(e), from: "base" };
@@ -486,32 +574,63 @@ class Merger {
     return { value: out, from: "override" };
   }
 
-  /** compose-go `EnforceUnicity`, in place: only ever called on containers this merger created. */
-  uniqueIn(node: Dict, path: readonly string[]): void {
-    for (const [k, child] of Object.entries(node)) {
-      const p = [...path, k];
-      if (isMapping(child)) this.uniqueIn(child, p);
-      else if (Array.isArray(child)) {
-        const indexer = COMPILED_UNIQUE.find(([pattern]) => matches(p, pattern))?.[1];
-        if (indexer !== undefined) put(node, k, this.dedupe(child, indexer));
+  /**
+   * compose-go `EnforceUnicity`, copy-on-write: `node` itself when none of its sequences has a
+   * redefinition, otherwise a copy (with `node`'s positions, tags and resets) holding the deduplicated
+   * sequences. `state` is where `node` sits for the `UNIQUE` patterns; branches no pattern reaches
+   * are not visited.
+   */
+  uniqueIn(node: Dict, state: MatchState<Indexer>): Dict {
+    let out: Dict | undefined;
+    const keys = Object.keys(node);
+    for (const k of keys) {
+      const child = node[k];
+      let next = child;
+      if (typeof child === "object" && child !== null) {
+        const sub = state.next(k);
+        if (sub !== undefined) {
+          if (!Array.isArray(child)) next = this.uniqueIn(child as Dict, sub);
+          else if (sub.value !== undefined) next = this.dedupe(child, sub.value);
+        }
       }
+      if (out === undefined) {
+        if (next === child) continue;
+        // The first entry that changed: the ones before it are copied as they are.
+        out = {};
+        for (const kj of keys) {
+          if (kj === k) break;
+          put(out, kj, node[kj]);
+        }
+      }
+      put(out, k, next);
     }
+    if (out === undefined) return node;
+    this.#sources.copyAll(node, out);
+    return out;
   }
 
-  private dedupe(list: readonly unknown[], indexer: Indexer): unknown[] {
-    const items: Omit<Item, "side">[] = [];
+  /**
+   * `list` without the entries a later one redefines (the later one takes the earlier one's place);
+   * `list` itself when there are none.
+   */
+  private dedupe(list: readonly unknown[], indexer: Indexer): readonly unknown[] {
     const at = new Map<string, number>();
-    list.forEach((value, i) => {
-      const item = { value, loc: this.#sources.get(list, i) };
+    let items: Omit<Item, "side">[] | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const value = list[i];
       const key = indexer(value);
       const j = key === undefined ? undefined : at.get(key);
-      if (j !== undefined) items[j] = item;
-      else {
-        if (key !== undefined) at.set(key, items.length);
-        items.push(item);
+      if (j === undefined) {
+        if (key !== undefined) at.set(key, items === undefined ? i : items.length);
+        items?.push({ value, loc: this.#sources.get(list, i) });
+        continue;
       }
-    });
-    const out = items.map((i) => i.value);
+      // The first redefinition: from here on, build the new list.
+      items ??= list.slice(0, i).map((v, n) => ({ value: v, loc: this.#sources.get(list, n) }));
+      items[j] = { value, loc: this.#sources.get(list, i) };
+    }
+    if (items === undefined) return list;
+    const out = items.map((item) => item.value);
     items.forEach((item, i) => {
       if (item.loc !== undefined) this.#sources.set(out, i, item.loc);
     });
@@ -556,11 +675,19 @@ class Merger {
   private list(items: readonly Item[], mode: "all" | "distinct-override"): unknown[] {
     const out: unknown[] = [];
     const locs: (EntryLocation | undefined)[] = [];
+    // Scalars already in `out`, so that checking a scalar item costs a lookup, not a scan. Only
+    // containers need deepEqual; NaN (never equal to anything) is left out of the set.
+    const scalars = new Set<unknown>();
+    let containers = 0;
     for (const item of items) {
+      const v = item.value;
+      const scalar = typeof v !== "object" || v === null;
       const skip = mode === "distinct-override" && item.side === "override";
-      if (skip && out.some((x) => deepEqual(x, item.value))) continue;
-      out.push(item.side === "base" ? this.fromBase(item.value) : this.fromOverride(item.value));
+      if (skip && (scalar ? scalars.has(v) : containers > 0 && out.some((x) => deepEqual(x, v)))) continue;
+      out.push(item.side === "base" ? this.fromBase(v) : this.fromOverride(v));
       locs.push(item.loc);
+      if (!scalar) containers++;
+      else if (!Number.isNaN(v)) scalars.add(v);
     }
     locs.forEach((loc, i) => {
       if (loc !== undefined) this.#sources.set(out, i, loc);
@@ -584,8 +711,9 @@ class Merger {
     return cloneTree(v, this.#sources, "positions");
   }
 
+  /** Shared, not copied: it keeps its positions and directives, and no phase modifies it. */
   private fromOverride(v: unknown): unknown {
-    return cloneTree(v, this.#sources, "all");
+    return v;
   }
 }
 
@@ -643,6 +771,12 @@ function kind(v: unknown): string {
 /** Code-unit order, not locale order: it agrees with Go's byte order on ASCII, which keys are. */
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Whether a mapping has no own keys (without listing them). */
+function isEmpty(d: Dict): boolean {
+  for (const k in d) if (Object.hasOwn(d, k)) return false;
+  return true;
 }
 
 function deepEqual(a: unknown, b: unknown): boolean {

@@ -95,6 +95,8 @@ export interface NormalizeContext {
 
 type Raw = Record<string, unknown>;
 type Path = YamlPath;
+/** Reads one attribute from its raw value (never `undefined`: absent keys are not read). */
+type FieldReader<T> = (n: Normalizer, value: unknown, path: Path) => T | undefined;
 
 /** Normalizes a merged, schema-valid model. Problems go to `ctx.diags`; the result is always returned. */
 export function normalize(model: Record<string, unknown>, ctx: NormalizeContext): StackSpec {
@@ -147,109 +149,150 @@ class Normalizer {
   // ---------------------------------------------------------------------------------------------
   // Services
 
+  /**
+   * How each service attribute is read, in the order of `ServiceSpec`: the order of the result's keys
+   * and of the problems reported. `derived` attributes come from several keys (or none), and are
+   * computed by `service` itself.
+   */
+  static readonly #SERVICE_FIELDS: {
+    readonly [K in keyof ServiceSpec]-?: FieldReader<ServiceSpec[K]> | "derived";
+  } = {
+    profiles: (n, v, p) => n.strList(v, p),
+    annotations: (n, v, p) => n.stringMap(v, p),
+    attach: (n, v, p) => n.bool(v, p),
+    build: (n, v, p) => n.build(v, p),
+    develop: (n, v, p) => n.develop(v, p),
+    blkio_config: (n, v, p) => n.blkio(v, p),
+    cap_add: (n, v, p) => n.strList(v, p),
+    cap_drop: (n, v, p) => n.strList(v, p),
+    cgroup_parent: (n, v, p) => n.str(v, p),
+    cgroup: (n, v, p) => n.str(v, p),
+    cpu_count: (n, v, p) => n.int(v, p),
+    cpu_percent: (n, v, p) => n.num(v, p),
+    cpu_period: (n, v, p) => n.micros(v, p),
+    cpu_quota: (n, v, p) => n.micros(v, p),
+    cpu_rt_period: (n, v, p) => n.micros(v, p),
+    cpu_rt_runtime: (n, v, p) => n.micros(v, p),
+    cpus: (n, v, p) => n.num(v, p),
+    cpuset: (n, v, p) => n.str(v, p),
+    cpu_shares: (n, v, p) => n.int(v, p),
+    command: (n, v, p) => n.shellCommand(v, p),
+    configs: (n, v, p) => n.fileMounts(v, p, undefined),
+    container_name: (n, v, p) => n.str(v, p),
+    credential_spec: (n, v, p) => n.credentialSpec(v, p),
+    depends_on: "derived",
+    deploy: (n, v, p) => n.deploy(v, p),
+    device_cgroup_rules: (n, v, p) => n.strList(v, p),
+    devices: (n, v, p) => n.devices(v, p),
+    dns: (n, v, p) => n.strList(v, p),
+    dns_opt: (n, v, p) => n.strList(v, p),
+    dns_search: (n, v, p) => n.strList(v, p),
+    domainname: (n, v, p) => n.str(v, p),
+    entrypoint: (n, v, p) => n.shellCommand(v, p),
+    provider: (n, v, p) => n.provider(v, p),
+    environment: "derived",
+    env_file: "derived",
+    expose: (n, v, p) => n.strList(v, p),
+    external_links: (n, v, p) => n.strList(v, p),
+    extra_hosts: (n, v, p) => n.extraHosts(v, p),
+    group_add: (n, v, p) => n.strList(v, p),
+    gpus: (n, v, p) => n.gpus(v, p),
+    hostname: (n, v, p) => n.str(v, p),
+    healthcheck: (n, v, p) => n.healthcheck(v, p),
+    image: (n, v, p) => n.str(v, p),
+    init: (n, v, p) => n.bool(v, p),
+    ipc: (n, v, p) => n.str(v, p),
+    isolation: (n, v, p) => n.str(v, p),
+    labels: "derived",
+    label_file: "derived",
+    links: (n, v, p) => n.strList(v, p),
+    logging: (n, v, p) => n.logging(v, p),
+    mac_address: (n, v, p) => n.str(v, p),
+    mem_limit: (n, v, p) => n.bytes(v, p),
+    mem_reservation: (n, v, p) => n.bytes(v, p),
+    memswap_limit: (n, v, p) => n.bytes(v, p, true),
+    mem_swappiness: (n, v, p) => n.int(v, p),
+    models: (n, v, p) => n.serviceModels(v, p),
+    network_mode: (n, v, p) => n.str(v, p),
+    networks: (n, v, p) => n.serviceNetworks(v, p),
+    oom_kill_disable: (n, v, p) => n.bool(v, p),
+    oom_score_adj: (n, v, p) => n.int(v, p),
+    pid: (n, v, p) => n.str(v, p),
+    pids_limit: (n, v, p) => n.int(v, p),
+    platform: (n, v, p) => n.str(v, p),
+    ports: (n, v, p) => n.ports(v, p),
+    post_start: (n, v, p) => n.list(v, p, (x, q) => n.hook(x, q)),
+    pre_start: (n, v, p) => n.list(v, p, (x, q) => n.preStartHook(x, q)),
+    pre_stop: (n, v, p) => n.list(v, p, (x, q) => n.hook(x, q)),
+    privileged: (n, v, p) => n.bool(v, p),
+    pull_policy: "derived",
+    pull_refresh_after: (n, v, p) => n.duration(v, p),
+    read_only: (n, v, p) => n.bool(v, p),
+    restart: (n, v, p) => n.str(v, p),
+    runtime: (n, v, p) => n.str(v, p),
+    scale: (n, v, p) => n.int(v, p),
+    secrets: (n, v, p) => n.fileMounts(v, p, "/run/secrets/"),
+    security_opt: (n, v, p) => n.strList(v, p),
+    shm_size: (n, v, p) => n.bytes(v, p),
+    stdin_open: (n, v, p) => n.bool(v, p),
+    stop_grace_period: (n, v, p) => n.duration(v, p),
+    stop_signal: (n, v, p) => n.str(v, p),
+    storage_opt: (n, v, p) => n.stringMap(v, p),
+    sysctls: (n, v, p) => n.stringMap(v, p),
+    tmpfs: (n, v, p) => n.strList(v, p),
+    tty: (n, v, p) => n.bool(v, p),
+    ulimits: (n, v, p) => n.ulimits(v, p),
+    use_api_socket: (n, v, p) => n.bool(v, p),
+    user: (n, v, p) => n.str(v, p),
+    userns_mode: (n, v, p) => n.str(v, p),
+    uts: (n, v, p) => n.str(v, p),
+    volumes: (n, v, p) => n.list(v, p, (x, q) => n.volumeMount(x, q)),
+    volumes_from: (n, v, p) => n.strList(v, p),
+    working_dir: (n, v, p) => n.str(v, p),
+    extensions: "derived",
+  };
+
+  /** `#SERVICE_FIELDS` as an ordered list, and the place of each attribute read from its own key. */
+  static readonly #SERVICE_ORDER = Object.entries(Normalizer.#SERVICE_FIELDS);
+  static readonly #SERVICE_RANK = new Map(
+    Normalizer.#SERVICE_ORDER.flatMap(([k, read], rank) => (read === "derived" ? [] : [[k, rank] as const])),
+  );
+
   private service(raw: Raw, path: Path): ServiceSpec {
-    const at = (k: string): Path => [...path, k];
     const environment = this.environment(raw, path);
     const labels = this.labels(raw, path);
-    let depends_on = this.dependsOn(raw["depends_on"], at("depends_on"));
+    let depends_on = this.dependsOn(raw["depends_on"], keyPath(raw, path, "depends_on"));
     if (this.#implicit) depends_on = this.implicitDependencies(raw, depends_on);
-    const pullPolicy = this.str(raw["pull_policy"], at("pull_policy"));
-    return prune<ServiceSpec>({
-      profiles: this.strList(raw["profiles"], at("profiles")),
-      annotations: this.stringMap(raw["annotations"], at("annotations")),
-      attach: this.bool(raw["attach"], at("attach")),
-      build: this.build(raw["build"], at("build")),
-      develop: this.develop(raw["develop"], at("develop")),
-      blkio_config: this.blkio(raw["blkio_config"], at("blkio_config")),
-      cap_add: this.strList(raw["cap_add"], at("cap_add")),
-      cap_drop: this.strList(raw["cap_drop"], at("cap_drop")),
-      cgroup_parent: this.str(raw["cgroup_parent"], at("cgroup_parent")),
-      cgroup: this.str(raw["cgroup"], at("cgroup")),
-      cpu_count: this.int(raw["cpu_count"], at("cpu_count")),
-      cpu_percent: this.num(raw["cpu_percent"], at("cpu_percent")),
-      cpu_period: this.micros(raw["cpu_period"], at("cpu_period")),
-      cpu_quota: this.micros(raw["cpu_quota"], at("cpu_quota")),
-      cpu_rt_period: this.micros(raw["cpu_rt_period"], at("cpu_rt_period")),
-      cpu_rt_runtime: this.micros(raw["cpu_rt_runtime"], at("cpu_rt_runtime")),
-      cpus: this.num(raw["cpus"], at("cpus")),
-      cpuset: this.str(raw["cpuset"], at("cpuset")),
-      cpu_shares: this.int(raw["cpu_shares"], at("cpu_shares")),
-      command: this.shellCommand(raw["command"], at("command")),
-      configs: this.fileMounts(raw["configs"], at("configs"), undefined),
-      container_name: this.str(raw["container_name"], at("container_name")),
-      credential_spec: this.credentialSpec(raw["credential_spec"], at("credential_spec")),
+    const pullPolicy = this.str(raw["pull_policy"], keyPath(raw, path, "pull_policy"));
+    const derived: Record<string, unknown> = {
       depends_on,
-      deploy: this.deploy(raw["deploy"], at("deploy")),
-      device_cgroup_rules: this.strList(raw["device_cgroup_rules"], at("device_cgroup_rules")),
-      devices: this.devices(raw["devices"], at("devices")),
-      dns: this.strList(raw["dns"], at("dns")),
-      dns_opt: this.strList(raw["dns_opt"], at("dns_opt")),
-      dns_search: this.strList(raw["dns_search"], at("dns_search")),
-      domainname: this.str(raw["domainname"], at("domainname")),
-      entrypoint: this.shellCommand(raw["entrypoint"], at("entrypoint")),
-      provider: this.provider(raw["provider"], at("provider")),
       environment: environment.environment,
       env_file: environment.files,
-      expose: this.strList(raw["expose"], at("expose")),
-      external_links: this.strList(raw["external_links"], at("external_links")),
-      extra_hosts: this.extraHosts(raw["extra_hosts"], at("extra_hosts")),
-      group_add: this.strList(raw["group_add"], at("group_add")),
-      gpus: this.gpus(raw["gpus"], at("gpus")),
-      hostname: this.str(raw["hostname"], at("hostname")),
-      healthcheck: this.healthcheck(raw["healthcheck"], at("healthcheck")),
-      image: this.str(raw["image"], at("image")),
-      init: this.bool(raw["init"], at("init")),
-      ipc: this.str(raw["ipc"], at("ipc")),
-      isolation: this.str(raw["isolation"], at("isolation")),
       labels: labels.labels,
       label_file: labels.files,
-      links: this.strList(raw["links"], at("links")),
-      logging: this.logging(raw["logging"], at("logging")),
-      mac_address: this.str(raw["mac_address"], at("mac_address")),
-      mem_limit: this.bytes(raw["mem_limit"], at("mem_limit")),
-      mem_reservation: this.bytes(raw["mem_reservation"], at("mem_reservation")),
-      memswap_limit: this.bytes(raw["memswap_limit"], at("memswap_limit"), true),
-      mem_swappiness: this.int(raw["mem_swappiness"], at("mem_swappiness")),
-      models: this.serviceModels(raw["models"], at("models")),
-      network_mode: this.str(raw["network_mode"], at("network_mode")),
-      networks: this.serviceNetworks(raw["networks"], at("networks")),
-      oom_kill_disable: this.bool(raw["oom_kill_disable"], at("oom_kill_disable")),
-      oom_score_adj: this.int(raw["oom_score_adj"], at("oom_score_adj")),
-      pid: this.str(raw["pid"], at("pid")),
-      pids_limit: this.int(raw["pids_limit"], at("pids_limit")),
-      platform: this.str(raw["platform"], at("platform")),
-      ports: this.ports(raw["ports"], at("ports")),
-      post_start: this.list(raw["post_start"], at("post_start"), (v, p) => this.hook(v, p)),
-      pre_start: this.list(raw["pre_start"], at("pre_start"), (v, p) => this.preStartHook(v, p)),
-      pre_stop: this.list(raw["pre_stop"], at("pre_stop"), (v, p) => this.hook(v, p)),
-      privileged: this.bool(raw["privileged"], at("privileged")),
       // A synonym compose-go's Normalize rewrites; done unconditionally since it changes no meaning.
       pull_policy: pullPolicy === "if_not_present" ? "missing" : pullPolicy,
-      pull_refresh_after: this.duration(raw["pull_refresh_after"], at("pull_refresh_after")),
-      read_only: this.bool(raw["read_only"], at("read_only")),
-      restart: this.str(raw["restart"], at("restart")),
-      runtime: this.str(raw["runtime"], at("runtime")),
-      scale: this.int(raw["scale"], at("scale")),
-      secrets: this.fileMounts(raw["secrets"], at("secrets"), "/run/secrets/"),
-      security_opt: this.strList(raw["security_opt"], at("security_opt")),
-      shm_size: this.bytes(raw["shm_size"], at("shm_size")),
-      stdin_open: this.bool(raw["stdin_open"], at("stdin_open")),
-      stop_grace_period: this.duration(raw["stop_grace_period"], at("stop_grace_period")),
-      stop_signal: this.str(raw["stop_signal"], at("stop_signal")),
-      storage_opt: this.stringMap(raw["storage_opt"], at("storage_opt")),
-      sysctls: this.stringMap(raw["sysctls"], at("sysctls")),
-      tmpfs: this.strList(raw["tmpfs"], at("tmpfs")),
-      tty: this.bool(raw["tty"], at("tty")),
-      ulimits: this.ulimits(raw["ulimits"], at("ulimits")),
-      use_api_socket: this.bool(raw["use_api_socket"], at("use_api_socket")),
-      user: this.str(raw["user"], at("user")),
-      userns_mode: this.str(raw["userns_mode"], at("userns_mode")),
-      uts: this.str(raw["uts"], at("uts")),
-      volumes: this.list(raw["volumes"], at("volumes"), (v, p) => this.volumeMount(v, p)),
-      volumes_from: this.strList(raw["volumes_from"], at("volumes_from")),
-      working_dir: this.str(raw["working_dir"], at("working_dir")),
       extensions: this.ext(raw),
+    };
+    // Every other attribute is undefined when its key is absent, so only the keys present are read
+    // (a service has a handful of the ~95): in `#SERVICE_FIELDS` order, like one object literal would.
+    const ranks: number[] = [];
+    for (const k of Object.keys(raw)) {
+      const rank = Normalizer.#SERVICE_RANK.get(k);
+      if (rank !== undefined) ranks.push(rank);
+    }
+    ranks.sort((a, b) => a - b);
+    const values: unknown[] = [];
+    for (const rank of ranks) {
+      const [k, read] = Normalizer.#SERVICE_ORDER[rank] ?? [];
+      if (k !== undefined && typeof read === "function") values[rank] = read(this, raw[k], [...path, k]);
+    }
+    const out: Record<string, unknown> = {};
+    Normalizer.#SERVICE_ORDER.forEach(([k, read], rank) => {
+      const v = read === "derived" ? derived[k] : values[rank];
+      if (v !== undefined) out[k] = v;
     });
+    return out;
   }
 
   /**
@@ -415,7 +458,7 @@ class Normalizer {
     if (value === undefined || value === null) return undefined;
     if (typeof value === "string") return { context: this.contextPath(value), dockerfile: "Dockerfile" };
     if (!isMapping(value)) return this.typeError(path, "a path or a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     const context = this.str(value["context"], at("context")) ?? ".";
     const dockerfile = this.str(value["dockerfile"], at("dockerfile"));
     const inline = this.str(value["dockerfile_inline"], at("dockerfile_inline"));
@@ -499,7 +542,7 @@ class Normalizer {
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
     const watch = this.list(value["watch"], [...path, "watch"], (v, p): WatchRuleSpec | undefined => {
       if (!isMapping(v)) return this.typeError(p, "a mapping", v);
-      const at = (k: string): Path => [...p, k];
+      const at = (k: string): Path => keyPath(v, p, k);
       return prune<WatchRuleSpec>({
         path: this.hostPath(this.str(v["path"], at("path")) ?? ""),
         action: this.str(v["action"], at("action")) ?? "",
@@ -553,7 +596,7 @@ class Normalizer {
   private deploy(value: unknown, path: Path): DeploySpec | undefined {
     if (value === undefined || value === null) return undefined;
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     return prune<DeploySpec>({
       mode: this.str(value["mode"], at("mode")),
       replicas: this.int(value["replicas"], at("replicas")),
@@ -571,7 +614,7 @@ class Normalizer {
   private updateConfig(value: unknown, path: Path): UpdateConfigSpec | undefined {
     if (value === undefined || value === null) return undefined;
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     return prune<UpdateConfigSpec>({
       parallelism: this.int(value["parallelism"], at("parallelism")),
       delay: this.duration(value["delay"], at("delay")),
@@ -596,7 +639,7 @@ class Normalizer {
   private resource(value: unknown, path: Path): ResourceSpec | undefined {
     if (value === undefined || value === null) return undefined;
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     return prune<ResourceSpec>({
       cpus: this.num(value["cpus"], at("cpus")),
       memory: this.bytes(value["memory"], at("memory")),
@@ -628,7 +671,7 @@ class Normalizer {
   /** compose-go's device request defaults: without `count` nor `device_ids`, all devices. */
   private deviceRequest(value: unknown, path: Path): DeviceRequestSpec | undefined {
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     const deviceIds = this.strList(value["device_ids"], at("device_ids"));
     let count: number | "all" | undefined;
     const rawCount = value["count"];
@@ -656,7 +699,7 @@ class Normalizer {
   private restartPolicy(value: unknown, path: Path): RestartPolicySpec | undefined {
     if (value === undefined || value === null) return undefined;
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     return prune<RestartPolicySpec>({
       condition: this.str(value["condition"], at("condition")),
       delay: this.duration(value["delay"], at("delay")),
@@ -669,7 +712,7 @@ class Normalizer {
   private placement(value: unknown, path: Path): PlacementSpec | undefined {
     if (value === undefined || value === null) return undefined;
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     return prune<PlacementSpec>({
       constraints: this.strList(value["constraints"], at("constraints")),
       preferences: this.list(value["preferences"], at("preferences"), (v, p) => {
@@ -781,7 +824,7 @@ class Normalizer {
   private healthcheck(value: unknown, path: Path): HealthcheckSpec | undefined {
     if (value === undefined || value === null) return undefined;
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     const rawTest = value["test"];
     let test: string[] | undefined;
     // A string is run by the container's shell; `disable: true` is the same as `test: [NONE]`.
@@ -901,7 +944,7 @@ class Normalizer {
   }
 
   private longPort(raw: Raw, path: Path): PortSpec | undefined {
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(raw, path, k);
     const target = this.int(raw["target"], at("target"));
     if (target === undefined) {
       this.error("normalize/port", path, "a port needs `target`, the port inside the container");
@@ -934,14 +977,18 @@ class Normalizer {
         );
         return undefined;
       }
-      const { source, ...rest } = parsed;
-      return prune<VolumeMountSpec>({
-        ...rest,
-        source: source !== undefined && rest.type === "bind" ? this.hostPath(source) : source,
-      });
+      // The parsed fields, `source` (a bind's made absolute) moved last; no rest/spread, which is slow.
+      const out: MutableVolume = { type: parsed.type };
+      const fields: Record<string, unknown> = out;
+      for (const k of Object.keys(parsed) as (keyof VolumeMountSpec)[]) {
+        if (k !== "source" && k !== "type" && parsed[k] !== undefined) fields[k] = parsed[k];
+      }
+      const source = parsed.source;
+      if (source !== undefined) out.source = parsed.type === "bind" ? this.hostPath(source) : source;
+      return out;
     }
     if (!isMapping(value)) return this.typeError(path, "a string or a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     const type = this.str(value["type"], at("type")) ?? "volume";
     const source = this.str(value["source"], at("source"));
     const bind = value["bind"];
@@ -1042,7 +1089,7 @@ class Normalizer {
   private hook(value: unknown, path: Path): ServiceHookSpec | undefined {
     if (value === undefined || value === null) return undefined;
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     return prune<ServiceHookSpec>({
       command: this.shellCommand(value["command"], at("command")) ?? [],
       user: this.str(value["user"], at("user")),
@@ -1055,7 +1102,7 @@ class Normalizer {
 
   private preStartHook(value: unknown, path: Path): PreStartHookSpec | undefined {
     if (!isMapping(value)) return this.typeError(path, "a mapping", value);
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(value, path, k);
     return prune<PreStartHookSpec>({
       command: this.shellCommand(value["command"], at("command")),
       image: this.str(value["image"], at("image")),
@@ -1137,7 +1184,7 @@ class Normalizer {
   }
 
   private network(raw: Raw, path: Path): NetworkSpec {
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(raw, path, k);
     return prune<NetworkSpec>({
       ...this.external(raw, path),
       driver: this.str(raw["driver"], at("driver")),
@@ -1173,7 +1220,7 @@ class Normalizer {
   }
 
   private volume(raw: Raw, path: Path): VolumeSpec {
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(raw, path, k);
     const driver = this.str(raw["driver"], at("driver"));
     let driverOpts = this.stringMap(raw["driver_opts"], at("driver_opts"));
     // The local driver with `o: bind` is a bind mount in disguise: its device is a host path.
@@ -1195,7 +1242,7 @@ class Normalizer {
   }
 
   private secret(raw: Raw, path: Path): SecretSpec {
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(raw, path, k);
     const file = this.str(raw["file"], at("file"));
     return prune<SecretSpec>({
       ...this.external(raw, path),
@@ -1210,7 +1257,7 @@ class Normalizer {
   }
 
   private config(raw: Raw, path: Path): ConfigSpec {
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(raw, path, k);
     const file = this.str(raw["file"], at("file"));
     return prune<ConfigSpec>({
       ...this.external(raw, path),
@@ -1224,7 +1271,7 @@ class Normalizer {
   }
 
   private topModel(raw: Raw, path: Path): ModelSpec {
-    const at = (k: string): Path => [...path, k];
+    const at = (k: string): Path => keyPath(raw, path, k);
     return prune<ModelSpec>({
       name: this.str(raw["name"], at("name")),
       model: this.str(raw["model"], at("model")) ?? "",
@@ -1240,10 +1287,12 @@ class Normalizer {
     networks: Record<string, NetworkSpec>,
   ): void {
     let used = false;
-    for (const [name, svc] of Object.entries(services)) {
+    for (const svc of Object.values(services)) {
       if (svc.network_mode !== undefined) continue;
       if (svc.networks === undefined || Object.keys(svc.networks).length === 0) {
-        services[name] = { ...svc, networks: { default: null } };
+        // `svc` is this normalizer's own, new object: set in place (a spread copy of every service
+        // costs more than the rest of this function).
+        (svc as { networks?: ServiceSpec["networks"] }).networks = { default: null };
         used = true;
       } else if ("default" in svc.networks) {
         used = true;
@@ -1370,7 +1419,7 @@ class Normalizer {
     }
     const out: string[] = [];
     v.forEach((item: unknown, i) => {
-      const s = this.str(item, [...path, i]);
+      const s = typeof item === "string" ? item : this.str(item, [...path, i]);
       if (s !== undefined) out.push(s);
     });
     return out;
@@ -1417,7 +1466,7 @@ class Normalizer {
     const out = new Map<string, string | null>();
     if (Array.isArray(v)) {
       v.forEach((item: unknown, i) => {
-        const s = this.str(item, [...path, i]);
+        const s = typeof item === "string" ? item : this.str(item, [...path, i]);
         if (s === undefined) return;
         const eq = s.indexOf("=");
         if (eq < 0) out.set(s, null);
@@ -1434,8 +1483,8 @@ class Normalizer {
   /** The `x-*` keys of a mapping. */
   private ext(raw: Raw): Extensions | undefined {
     let out: Record<`x-${string}`, unknown> | undefined;
-    for (const [k, v] of Object.entries(raw)) {
-      if (isExtensionKey(k)) (out ??= {})[k] = v;
+    for (const k of Object.keys(raw)) {
+      if (isExtensionKey(k)) (out ??= {})[k] = raw[k];
     }
     return out;
   }
@@ -1588,13 +1637,14 @@ export function parseVolumeSpec(spec: string): VolumeMountSpec | string {
   if (spec.length <= 2) return { type: "volume", target: cleanPath(spec) };
   let buffer = "";
   let inVar = 0;
-  const chars = Array.from(spec); // code points, as Go ranges over a string
+  // Go ranges over code points; going over UTF-16 code units instead gives the same result, as only
+  // ASCII characters are looked at and the drive-letter test measures `buffer` in code units anyway.
   let bind: { -readonly [K in keyof VolumeBindSpec]: VolumeBindSpec[K] } | undefined;
   let nocopy = false;
-  for (let i = 0; i <= chars.length; i++) {
-    const c = i < chars.length ? (chars[i] ?? "") : END;
+  for (let i = 0; i <= spec.length; i++) {
+    const c = i < spec.length ? spec.charAt(i) : END;
     // `${…}` (left by `$${…}` escapes) may contain colons.
-    if (c === "$" && chars[i + 1] === "{") {
+    if (c === "$" && spec.charAt(i + 1) === "{") {
       inVar++;
       buffer += c;
       continue;
@@ -1788,7 +1838,22 @@ export function splitShellWords(line: string): ShellWords {
 
 /** Drops the keys whose value is `undefined`, so that absent fields are absent (not `undefined`). */
 function prune<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  // Called on object literals of known fields (never a `__proto__` key), mostly undefined ones.
+  const out: Record<string, unknown> = {};
+  for (const k in o) {
+    const v = o[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out as T;
+}
+
+/**
+ * The path of `raw[key]`; for an absent key, the path of `raw` itself. Every reader returns
+ * `undefined` for an absent value without reporting anything, so that path is never used, and not
+ * building it spares an allocation for each of the many keys a mapping may have but seldom does.
+ */
+function keyPath(raw: Raw, path: Path, key: string): Path {
+  return raw[key] === undefined ? path : [...path, key];
 }
 
 function isExtensionKey(k: string): k is `x-${string}` {

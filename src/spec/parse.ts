@@ -12,7 +12,8 @@
 import YAML, { isAlias, isMap, isPair, isScalar, isSeq, type Node as YamlNode } from "yaml";
 import type { Diagnostics } from "./diagnostics.js";
 import {
-  type EntryLocation,
+  OffsetEntry,
+  SourceText,
   type MergeTag,
   type SourceLocation,
   type SourceMap,
@@ -85,16 +86,43 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
   let ownNodes = 0;
   const anchors = new Map<string, YamlNode>();
   const aliasTargets = new Map<YamlNode, YamlNode | undefined>();
-  YAML.visit(doc, {
-    Node(_key, node) {
-      ownNodes++;
-      if (isAlias(node)) aliasTargets.set(node, anchors.get(node.source));
-      else if (node.anchor !== undefined) anchors.set(node.anchor, node);
-    },
-  });
+  // Hand-written rather than YAML.visit: this runs over every node of large files.
+  // An object, not a `let`: the flag is set inside the closure, which TypeScript's narrowing cannot see.
+  const limit = { tooDeep: false };
+  const scan = (node: unknown, depth: number): void => {
+    if (node === null || node === undefined || limit.tooDeep) return;
+    if (depth > MAX_DEPTH) {
+      limit.tooDeep = true;
+      return;
+    }
+    ownNodes++;
+    if (isAlias(node)) {
+      aliasTargets.set(node, anchors.get(node.source));
+      return;
+    }
+    const n = node as YamlNode;
+    if (n.anchor !== undefined) anchors.set(n.anchor, n);
+    if (isMap(n)) {
+      for (const pair of n.items) {
+        scan(pair.key, depth + 1);
+        scan(pair.value, depth + 1);
+      }
+    } else if (isSeq(n)) {
+      for (const item of n.items) scan(item, depth + 1);
+    }
+  };
+  scan(doc.contents, 0);
+  if (limit.tooDeep) {
+    diags.error("yaml/too-deep", [], `nesting deeper than ${MAX_DEPTH} levels`, rootLoc, "flatten the document");
+    return { value: undefined, loc: rootLoc };
+  }
   const resolveAlias = (n: YamlNode): YamlNode | undefined => aliasTargets.get(n);
   const budget = { left: ALIAS_BUDGET_BASE + ALIAS_BUDGET_PER_NODE * ownNodes };
   const loc = (n: YamlNode | null | undefined): SourceLocation => at(n?.range?.[0]);
+  const positions = new SourceText(file, (o) => lineCounter.linePos(o));
+  const offset = (n: YamlNode | null | undefined): number => n?.range?.[0] ?? 0;
+  /** An empty value (`web:`) is an implicit null scalar placed after the colon: point at the key instead. */
+  const isEmpty = (n: YamlNode | null): boolean => n === null || (isScalar(n) && n.value === null && n.source === "");
 
   /**
    * Converts a node. `expanding` counts down the alias budget while inside an alias copy, and
@@ -138,8 +166,8 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
         if (tagOf(n) === "reset") continue;
         const i = out.length;
         out.push(convert(n, [...path, i], expanding, active));
-        const l = n === null ? loc(node) : loc(n);
-        sources.set(out, i, { key: l, value: l });
+        const l = offset(n ?? node);
+        sources.set(out, i, new OffsetEntry(positions, l, l));
         recordTag(out, i, n);
       }
       return out;
@@ -167,10 +195,7 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
           );
           continue;
         }
-        const entry: EntryLocation = {
-          key: loc(keyNode),
-          value: valueNode === null ? loc(keyNode) : loc(valueNode),
-        };
+        const entry = new OffsetEntry(positions, offset(keyNode), offset(isEmpty(valueNode) ? keyNode : valueNode));
         if (tagOf(valueNode) === "reset") {
           // `key: !reset …` removes the key here and, when merging, from the base.
           sources.addReset(out, key, entry);

@@ -16,7 +16,7 @@
  * schema reports those).
  */
 import { posix } from "node:path";
-import { cloneTree, parseVolumeSpec } from "./merge.js";
+import { parseVolumeSpec, put } from "./merge.js";
 import { isMapping, type SourceMap } from "./source.js";
 
 export interface PathContext {
@@ -28,29 +28,32 @@ export interface PathContext {
 }
 
 type Dict = Record<string, unknown>;
+type Fn = (v: string) => string;
 
-/** Returns a copy of `model` with relative paths made absolute; positions and merge tags are kept. */
+/**
+ * Returns `model` with relative paths made absolute; `model` is not modified. Only the containers on
+ * the way to a rewritten value are new (carrying the positions, merge tags and `!reset` records of
+ * the ones they replace); the rest is shared with `model`, which is returned as is when it holds no
+ * relative path.
+ */
 export function resolveRelativePaths(model: Dict, ctx: PathContext): Dict {
-  const out = cloneTree(model, ctx.sources, "all") as Dict;
-  const r = new Resolver(ctx.baseDir, ctx.homeDir);
-  forEachMapping(out["services"], (svc) => {
-    r.service(svc);
+  const r = new Resolver(ctx.sources, ctx.baseDir, ctx.homeDir);
+  const maybeUnix: Fn = (v) => r.maybeUnixPath(v);
+  return r.entries(model, (v, k) => {
+    switch (k) {
+      case "services":
+        return r.eachMapping(v, (svc) => r.service(svc));
+      case "configs":
+      case "secrets":
+        return r.eachMapping(v, (res) => r.str(res, "file", maybeUnix));
+      case "volumes":
+        return r.eachMapping(v, (vol) => r.volumeDriverOpts(vol));
+      case "include":
+        return Array.isArray(v) ? r.items(v, (entry) => r.include(entry)) : v;
+      default:
+        return v;
+    }
   });
-  for (const kind of ["configs", "secrets"]) {
-    forEachMapping(out[kind], (res) => {
-      r.update(res, "file", (v) => r.maybeUnixPath(v));
-    });
-  }
-  forEachMapping(out["volumes"], (vol) => {
-    r.volumeDriverOpts(vol);
-  });
-  const include = out["include"];
-  if (Array.isArray(include)) {
-    include.forEach((_, i) => {
-      r.include(include, i);
-    });
-  }
-  return out;
 }
 
 /** `~`, `~/x` (and, like compose-go, `~x`) → under `homeDir`. */
@@ -86,16 +89,79 @@ function join(dir: string, p: string): string {
   return j.length > 1 && j.endsWith("/") ? j.slice(0, -1) : j;
 }
 
-function forEachMapping(v: unknown, fn: (m: Dict) => void): void {
-  if (!isMapping(v)) return;
-  for (const child of Object.values(v)) if (isMapping(child)) fn(child);
-}
-
 class Resolver {
   constructor(
+    private readonly sources: SourceMap,
     private readonly baseDir: string,
     private readonly homeDir: string,
   ) {}
+
+  // Copy-on-write helpers: each returns its input itself when `fn` changed nothing in it, otherwise a
+  // copy carrying the input's positions, merge tags and `!reset` records (they are keyed by container
+  // and key, and keys do not change).
+
+  /** `fn` applied to every entry of a mapping. */
+  entries(c: Dict, fn: (v: unknown, k: string) => unknown): Dict {
+    let out: Dict | undefined;
+    const keys = Object.keys(c);
+    for (const k of keys) {
+      const v = c[k];
+      const nv = fn(v, k);
+      if (out === undefined) {
+        if (Object.is(nv, v)) continue;
+        // The first entry that changed: the ones before it are copied as they are.
+        out = {};
+        for (const kj of keys) {
+          if (kj === k) break;
+          put(out, kj, c[kj]);
+        }
+      }
+      put(out, k, nv);
+    }
+    if (out === undefined) return c;
+    this.sources.copyAll(c, out);
+    return out;
+  }
+
+  /** `fn` applied to every item of a list. */
+  items(list: unknown[], fn: (v: unknown) => unknown): unknown[] {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const v: unknown = list[i];
+      const nv = fn(v);
+      if (out === undefined) {
+        if (Object.is(nv, v)) continue;
+        out = list.slice(0, i);
+      }
+      out.push(nv);
+    }
+    if (out === undefined) return list;
+    this.sources.copyAll(list, out);
+    return out;
+  }
+
+  /** `fn` applied to the entries of `v` that are mappings, when `v` is a mapping. */
+  eachMapping(v: unknown, fn: (m: Dict) => Dict): unknown {
+    return isMapping(v) ? this.entries(v, (child) => (isMapping(child) ? fn(child) : child)) : v;
+  }
+
+  /** `c[k]` passed through `fn` when it is a string. */
+  str(c: Dict, k: string, fn: Fn): Dict {
+    const v = c[k];
+    if (typeof v !== "string") return c;
+    const nv = fn(v);
+    return nv === v ? c : this.entries(c, (x, key) => (key === k ? nv : x));
+  }
+
+  /** A string passed through `fn`; other values as they are. */
+  strValue(v: unknown, fn: Fn): unknown {
+    return typeof v === "string" ? fn(v) : v;
+  }
+
+  /** A string or a list of strings. */
+  oneOrMany(v: unknown, fn: Fn): unknown {
+    return Array.isArray(v) ? this.items(v, (x) => this.strValue(x, fn)) : this.strValue(v, fn);
+  }
 
   /** compose-go `absPath`. */
   absPath(v: string): string {
@@ -120,77 +186,69 @@ class Resolver {
     return isRemoteContext(v) ? v : this.absPath(v);
   }
 
-  /** Replaces `c[k]` when it is a string. Positions are keyed by container and key, so they stay. */
-  update(c: Dict | unknown[], k: string | number, fn: (v: string) => string): void {
-    const v = (c as Record<string | number, unknown>)[k];
-    if (typeof v === "string") (c as Record<string | number, unknown>)[k] = fn(v);
+  service(svc: Dict): Dict {
+    const abs: Fn = (v) => this.absPath(v);
+    return this.entries(svc, (v, k) => {
+      switch (k) {
+        case "build":
+          if (typeof v === "string") return this.absContext(v);
+          return isMapping(v) ? this.build(v) : v;
+        case "env_file":
+          if (!Array.isArray(v)) return this.strValue(v, abs);
+          return this.items(v, (entry) =>
+            isMapping(entry) ? this.str(entry, "path", abs) : this.strValue(entry, abs),
+          );
+        case "label_file":
+          return this.oneOrMany(v, abs);
+        case "extends":
+          return isMapping(v) ? this.str(v, "file", (f) => this.absResource(f)) : v;
+        case "develop":
+          if (!isMapping(v)) return v;
+          return this.entries(v, (watch, dk) =>
+            dk === "watch" && Array.isArray(watch)
+              ? this.items(watch, (rule) => (isMapping(rule) ? this.str(rule, "path", abs) : rule))
+              : watch,
+          );
+        case "volumes":
+          if (!Array.isArray(v)) return v;
+          return this.items(v, (vol) => {
+            if (typeof vol === "string") return this.shortVolume(vol);
+            if (isMapping(vol) && vol["type"] === "bind")
+              return this.str(vol, "source", (p) => this.maybeUnixPath(p));
+            return vol;
+          });
+        default:
+          return v;
+      }
+    });
   }
 
-  updateEach(list: unknown[], fn: (v: string) => string): void {
-    for (let i = 0; i < list.length; i++) this.update(list, i, fn);
-  }
-
-  /** A string or a list of strings. */
-  updateOneOrMany(c: Dict, k: string, fn: (v: string) => string): void {
-    const v = c[k];
-    if (Array.isArray(v)) this.updateEach(v, fn);
-    else this.update(c, k, fn);
-  }
-
-  service(svc: Dict): void {
-    const abs = (v: string): string => this.absPath(v);
-    const build = svc["build"];
-    if (typeof build === "string") this.update(svc, "build", (v) => this.absContext(v));
-    else if (isMapping(build)) this.build(build);
-
-    const envFile = svc["env_file"];
-    if (Array.isArray(envFile)) {
-      envFile.forEach((entry, i) => {
-        if (isMapping(entry)) this.update(entry, "path", abs);
-        else this.update(envFile, i, abs);
-      });
-    } else this.update(svc, "env_file", abs);
-
-    this.updateOneOrMany(svc, "label_file", abs);
-
-    const ext = svc["extends"];
-    if (isMapping(ext)) this.update(ext, "file", (v) => this.absResource(v));
-
-    const develop = svc["develop"];
-    const watch = isMapping(develop) ? develop["watch"] : undefined;
-    if (Array.isArray(watch)) {
-      for (const rule of watch) if (isMapping(rule)) this.update(rule, "path", abs);
-    }
-
-    const volumes = svc["volumes"];
-    if (Array.isArray(volumes)) {
-      volumes.forEach((vol, i) => {
-        if (typeof vol === "string") this.update(volumes, i, (v) => this.shortVolume(v));
-        else if (isMapping(vol) && vol["type"] === "bind")
-          this.update(vol, "source", (v) => this.maybeUnixPath(v));
-      });
-    }
-  }
-
-  build(build: Dict): void {
-    this.update(build, "context", (v) => this.absContext(v));
-    const extra = build["additional_contexts"];
-    if (isMapping(extra)) {
-      for (const k of Object.keys(extra)) this.update(extra, k, (v) => this.absContext(v));
-    } else if (Array.isArray(extra)) {
-      this.updateEach(extra, (v) => this.keyValue(v, (p) => this.absContext(p)));
-    }
-    const ssh = build["ssh"];
-    if (isMapping(ssh)) {
-      for (const k of Object.keys(ssh)) this.update(ssh, k, (v) => this.maybeUnixPath(v));
-    } else if (Array.isArray(ssh)) {
-      // `default` alone names the agent socket; only `id=path` carries a path.
-      this.updateEach(ssh, (v) => this.keyValue(v, (p) => this.maybeUnixPath(p)));
-    }
+  build(build: Dict): Dict {
+    return this.entries(build, (v, k) => {
+      switch (k) {
+        case "context":
+          return this.strValue(v, (p) => this.absContext(p));
+        case "additional_contexts":
+          if (isMapping(v)) return this.entries(v, (x) => this.strValue(x, (p) => this.absContext(p)));
+          if (Array.isArray(v))
+            return this.items(v, (x) => this.strValue(x, (e) => this.keyValue(e, (p) => this.absContext(p))));
+          return v;
+        case "ssh":
+          if (isMapping(v)) return this.entries(v, (x) => this.strValue(x, (p) => this.maybeUnixPath(p)));
+          // `default` alone names the agent socket; only `id=path` carries a path.
+          if (Array.isArray(v))
+            return this.items(v, (x) =>
+              this.strValue(x, (e) => this.keyValue(e, (p) => this.maybeUnixPath(p))),
+            );
+          return v;
+        default:
+          return v;
+      }
+    });
   }
 
   /** `name=path` → `name=<resolved path>`; an entry without `=` has no path. */
-  keyValue(entry: string, fn: (v: string) => string): string {
+  keyValue(entry: string, fn: Fn): string {
     const i = entry.indexOf("=");
     return i < 0 ? entry : `${entry.slice(0, i + 1)}${fn(entry.slice(i + 1))}`;
   }
@@ -206,25 +264,31 @@ class Resolver {
    * The local driver bind-mounts `device` when `o` has `bind` (compose-go requires `o: bind` exactly
    * and an explicit `driver: local`; `o: bind,ro` and the implicit default driver mount the same way).
    */
-  volumeDriverOpts(vol: Dict): void {
+  volumeDriverOpts(vol: Dict): Dict {
     const driver = vol["driver"];
-    if (driver !== undefined && driver !== null && driver !== "local") return;
+    if (driver !== undefined && driver !== null && driver !== "local") return vol;
     const opts = vol["driver_opts"];
-    if (!isMapping(opts) || typeof opts["o"] !== "string") return;
+    if (!isMapping(opts) || typeof opts["o"] !== "string") return vol;
     const o = opts["o"].split(",").map((x) => x.trim());
-    if (!o.includes("bind") && !o.includes("rbind")) return;
-    this.update(opts, "device", (v) => this.maybeUnixPath(v));
+    if (!o.includes("bind") && !o.includes("rbind")) return vol;
+    const resolved = this.str(opts, "device", (v) => this.maybeUnixPath(v));
+    return this.entries(vol, (v, k) => (k === "driver_opts" ? resolved : v));
   }
 
-  include(list: unknown[], i: number): void {
-    const entry = list[i];
-    if (typeof entry === "string") {
-      this.update(list, i, (v) => this.absResource(v));
-      return;
-    }
-    if (!isMapping(entry)) return;
-    this.updateOneOrMany(entry, "path", (v) => this.absResource(v));
-    this.update(entry, "project_directory", (v) => this.absPath(v));
-    this.updateOneOrMany(entry, "env_file", (v) => this.absPath(v));
+  include(entry: unknown): unknown {
+    if (typeof entry === "string") return this.absResource(entry);
+    if (!isMapping(entry)) return entry;
+    return this.entries(entry, (v, k) => {
+      switch (k) {
+        case "path":
+          return this.oneOrMany(v, (p) => this.absResource(p));
+        case "project_directory":
+          return this.strValue(v, (p) => this.absPath(p));
+        case "env_file":
+          return this.oneOrMany(v, (p) => this.absPath(p));
+        default:
+          return v;
+      }
+    });
   }
 }

@@ -249,16 +249,35 @@ class Checker {
     edges: ReadonlyMap<string, readonly ServiceRef[]>,
   ): void {
     // Depth-first search; a reference back to a service still on the stack closes a cycle. Each
-    // such back reference is reported once, at the entry that closes the cycle.
+    // such back reference is reported once, at the entry that closes the cycle. Iterative (a long
+    // `depends_on` chain must not exhaust the call stack), each service and reference visited once.
     const state = new Map<string, "active" | "done">();
+    /** The services on the current path, and where each sits in it. */
     const stack: string[] = [];
-    const visit = (name: string): void => {
+    const position = new Map<string, number>();
+    const frames: { readonly refs: readonly ServiceRef[]; next: number }[] = [];
+    const enter = (name: string): void => {
       state.set(name, "active");
+      position.set(name, stack.length);
       stack.push(name);
-      for (const ref of edges.get(name) ?? []) {
+      frames.push({ refs: edges.get(name) ?? [], next: 0 });
+    };
+    for (const s of services) {
+      if (state.has(s.name)) continue;
+      enter(s.name);
+      for (let frame = frames.at(-1); frame !== undefined; frame = frames.at(-1)) {
+        const ref = frame.refs[frame.next];
+        if (ref === undefined) {
+          frames.pop();
+          const name = stack.pop() ?? "";
+          position.delete(name);
+          state.set(name, "done");
+          continue;
+        }
+        frame.next++;
         const st = state.get(ref.service);
         if (st === "active") {
-          const cycle = [...stack.slice(stack.indexOf(ref.service)), ref.service];
+          const cycle = [...stack.slice(position.get(ref.service)), ref.service];
           this.error(
             "depends-on/cycle",
             ref.path,
@@ -267,13 +286,10 @@ class Checker {
             ref.part,
           );
         } else if (st === undefined) {
-          visit(ref.service);
+          enter(ref.service);
         }
       }
-      stack.pop();
-      state.set(name, "done");
-    };
-    for (const s of services) if (!state.has(s.name)) visit(s.name);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -308,20 +324,22 @@ class Checker {
     // `default` is the network every service joins unless told otherwise; it need not be declared.
     const networks = [...this.declared("networks"), "default"];
     const volumes = this.declared("volumes");
-    const secrets = this.declared("secrets");
-    const configs = this.declared("configs");
+    const secrets = declaredNames(this.declared("secrets"));
+    const configs = declaredNames(this.declared("configs"));
+    const networkSet = new Set(networks);
+    const volumeSet = new Set(volumes);
     for (const s of services) {
       const nets = s.service["networks"];
       const netBase = [...s.path, "networks"];
       if (Array.isArray(nets)) {
         nets.forEach((n, i) => {
-          if (typeof n === "string" && !networks.includes(n)) {
+          if (typeof n === "string" && !networkSet.has(n)) {
             this.reportUndeclared("network", "networks", n, [...netBase, i], "value", networks);
           }
         });
       } else if (isMapping(nets)) {
         for (const n of Object.keys(nets)) {
-          if (!networks.includes(n))
+          if (!networkSet.has(n))
             this.reportUndeclared("network", "networks", n, [...netBase, n], "key", networks);
         }
       }
@@ -341,7 +359,7 @@ class Checker {
       if (Array.isArray(vols)) {
         vols.forEach((v, i) => {
           const name = namedVolumeSource(v);
-          if (name !== undefined && !volumes.includes(name)) {
+          if (name !== undefined && !volumeSet.has(name)) {
             const path =
               typeof v === "string" ? [...s.path, "volumes", i] : [...s.path, "volumes", i, "source"];
             this.reportUndeclared("volume", "volumes", name, path, "value", volumes);
@@ -349,11 +367,11 @@ class Checker {
         });
       }
 
-      this.checkGrants(s.service["secrets"], [...s.path, "secrets"], "secret", "secrets", secrets);
-      this.checkGrants(s.service["configs"], [...s.path, "configs"], "config", "configs", configs);
+      this.checkGrants(s.service["secrets"], s.path, ["secrets"], "secret", "secrets", secrets);
+      this.checkGrants(s.service["configs"], s.path, ["configs"], "config", "configs", configs);
       const build = s.service["build"];
       if (isMapping(build)) {
-        this.checkGrants(build["secrets"], [...s.path, "build", "secrets"], "secret", "secrets", secrets);
+        this.checkGrants(build["secrets"], s.path, ["build", "secrets"], "secret", "secrets", secrets);
       }
     }
   }
@@ -361,17 +379,26 @@ class Checker {
   /** `secrets:` / `configs:` grants: `- name` or `- source: name`. */
   private checkGrants(
     list: unknown,
-    base: YamlPath,
+    service: YamlPath,
+    rel: YamlPath,
     kind: string,
     section: string,
-    declared: readonly string[],
+    { names: declared, known }: DeclaredNames,
   ): void {
     if (!Array.isArray(list)) return;
     list.forEach((g, i) => {
       if (typeof g === "string") {
-        if (!declared.includes(g)) this.reportUndeclared(kind, section, g, [...base, i], "value", declared);
-      } else if (isMapping(g) && typeof g["source"] === "string" && !declared.includes(g["source"])) {
-        this.reportUndeclared(kind, section, g["source"], [...base, i, "source"], "value", declared);
+        if (!known.has(g))
+          this.reportUndeclared(kind, section, g, [...service, ...rel, i], "value", declared);
+      } else if (isMapping(g) && typeof g["source"] === "string" && !known.has(g["source"])) {
+        this.reportUndeclared(
+          kind,
+          section,
+          g["source"],
+          [...service, ...rel, i, "source"],
+          "value",
+          declared,
+        );
       }
     });
   }
@@ -388,7 +415,9 @@ class Checker {
       readonly service: string;
       readonly value: string;
     }
-    const claims: Claim[] = [];
+    // Claims by protocol and port, each list in declaration order: a port is only compared with
+    // the claims on the same port, not with every earlier one.
+    const claims = new Map<string, Claim[]>();
     for (const s of services) {
       const ports = s.service["ports"];
       if (!Array.isArray(ports)) continue;
@@ -400,10 +429,8 @@ class Checker {
         // Grouped by the entry clashed with, so a clashing range gives one message.
         const clashes = new Map<string, { other: Claim; ports: number[] }>();
         for (const port of binding.hostPorts) {
-          const other = claims.find(
+          const other = claims.get(`${binding.protocol}/${port}`)?.find(
             (c) =>
-              c.port === port &&
-              c.protocol === binding.protocol &&
               ipsOverlap(c.ip, binding.ip) &&
               // The very same entry twice in one service is the schema's `uniqueItems` error.
               !(c.service === s.name && c.value === value),
@@ -425,7 +452,11 @@ class Checker {
           );
         }
         for (const port of binding.hostPorts) {
-          claims.push({ protocol: binding.protocol, ip: binding.ip, port, path, service: s.name, value });
+          const key = `${binding.protocol}/${port}`;
+          const claim = { protocol: binding.protocol, ip: binding.ip, port, path, service: s.name, value };
+          const list = claims.get(key);
+          if (list === undefined) claims.set(key, [claim]);
+          else list.push(claim);
         }
       });
     }
@@ -436,8 +467,8 @@ class Checker {
 
   checkUnits(services: readonly ServiceEntry[]): void {
     for (const s of services) {
-      for (const rel of DURATION_PATHS) this.checkDuration(s.service, [...s.path], rel);
-      for (const rel of SIZE_PATHS) this.checkSize(s.service, [...s.path], rel, rel[0] === "memswap_limit");
+      for (const rel of DURATION_PATHS) this.checkDuration(s.service, s.path, rel);
+      for (const rel of SIZE_PATHS) this.checkSize(s.service, s.path, rel, rel[0] === "memswap_limit");
       const blkio = s.service["blkio_config"];
       if (isMapping(blkio)) {
         for (const key of ["device_read_bps", "device_write_bps"]) {
@@ -450,8 +481,10 @@ class Checker {
       }
       const vols = s.service["volumes"];
       if (Array.isArray(vols)) {
-        vols.forEach((_, i) => {
-          this.checkSize(s.service, s.path, ["volumes", i, "tmpfs", "size"], false);
+        vols.forEach((v, i) => {
+          // Only the long syntax has a tmpfs size; skip the others without building a path.
+          if (isMapping(v) && isMapping(v["tmpfs"]))
+            this.checkSize(s.service, s.path, ["volumes", i, "tmpfs", "size"], false);
         });
       }
       this.checkTmpfsOptions(s);
@@ -674,6 +707,16 @@ class Checker {
       );
     }
   }
+}
+
+/** The names a top-level section declares, as a list (for suggestions) and a set (for lookups). */
+interface DeclaredNames {
+  readonly names: readonly string[];
+  readonly known: ReadonlySet<string>;
+}
+
+function declaredNames(names: readonly string[]): DeclaredNames {
+  return { names, known: new Set(names) };
 }
 
 /** Service attributes holding Go durations, relative to the service. */

@@ -26,6 +26,39 @@ export interface EntryLocation {
   readonly value: SourceLocation;
 }
 
+/** One file's text positions: turns offsets into line/column on demand (binary search over line starts). */
+export class SourceText {
+  constructor(
+    readonly file: string,
+    private readonly linePos: (offset: number) => { line: number; col: number },
+  ) {}
+
+  at(offset: number): SourceLocation {
+    const { line, col } = this.linePos(offset);
+    return { file: this.file, line, col };
+  }
+}
+
+/**
+ * An entry position kept as two offsets. A large file has a position for every key and item, and
+ * almost none is ever printed, so line/column objects are only made when an error asks for them.
+ */
+export class OffsetEntry implements EntryLocation {
+  constructor(
+    private readonly text: SourceText,
+    private readonly keyOffset: number,
+    private readonly valueOffset: number,
+  ) {}
+
+  get key(): SourceLocation {
+    return this.text.at(this.keyOffset);
+  }
+
+  get value(): SourceLocation {
+    return this.text.at(this.valueOffset);
+  }
+}
+
 /** The merge directives of the Compose spec, written as YAML tags on a value. */
 export type MergeTag = "reset" | "override";
 

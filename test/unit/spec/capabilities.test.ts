@@ -4,6 +4,7 @@ import { Diagnostics, formatIssue, type SpecIssue } from "../../../src/spec/diag
 import { parseYaml } from "../../../src/spec/parse.js";
 import composeSpec from "../../../src/spec/schema/compose-spec.json" with { type: "json" };
 import { SourceMap } from "../../../src/spec/source.js";
+import { deepFreeze } from "./frozen.js";
 
 /** Drops the first newline and the common indentation, so line 1 is the first line of YAML. */
 function yaml(text: string): string {
@@ -17,7 +18,9 @@ function warnings(text: string, supported?: Support): SpecIssue[] {
   const diags = new Diagnostics();
   const { value } = parseYaml(yaml(text), "stack.yml", sources, diags);
   expect(diags.issues).toEqual([]);
-  warnUnsupported(value, { sources, diags }, supported);
+  const snapshot = structuredClone(value);
+  warnUnsupported(deepFreeze(value), { sources, diags }, supported);
+  expect(value).toEqual(snapshot);
   return diags.issues;
 }
 

@@ -8,6 +8,7 @@ import { parseYaml } from "../../../src/spec/parse.js";
 import { resolveRelativePaths } from "../../../src/spec/paths.js";
 import { SourceMap, type YamlPath } from "../../../src/spec/source.js";
 import { corpus, haveCorpora } from "../../helpers/corpora.js";
+import { deepFreeze } from "./frozen.js";
 
 type Dict = Record<string, unknown>;
 
@@ -20,7 +21,7 @@ function project(files: Record<string, string>) {
   const diags = new Diagnostics();
   const models = new Map<string, Dict>();
   for (const [path, text] of Object.entries(files)) {
-    models.set(path, parseYaml(text, path, sources, diags).value as Dict);
+    models.set(path, deepFreeze(parseYaml(text, path, sources, diags).value as Dict));
   }
   expect(diags.issues).toEqual([]);
   const loads: string[] = [];
@@ -149,6 +150,17 @@ describe("resolveExtends: same file", () => {
     const { model, out } = project({ "/p/compose.yml": text });
     expect(model).toEqual({ services: { base: { image: "base" }, web: { extends: "base" } } });
     expect(out).not.toBe(model);
+  });
+
+  it("shares the services without extends, and returns a model without any as is", () => {
+    const text = "services:\n  base:\n    image: base\n  web:\n    extends: base\nvolumes:\n  v: {}\n";
+    const { model, out, services } = project({ "/p/compose.yml": text });
+    const input = model["services"] as Dict;
+    expect(services["base"]).toBe(input["base"]);
+    expect(services["web"]).not.toBe(input["web"]);
+    expect(out["volumes"]).toBe(model["volumes"]);
+    const plain = project({ "/p/compose.yml": "services:\n  a:\n    image: a\n  b:\n    image: b\n" });
+    expect(plain.out).toBe(plain.model);
   });
 });
 
@@ -324,7 +336,7 @@ function fixtureProject(main: string) {
     } catch {
       return undefined;
     }
-    const parsed = parseYaml(text, path, sources, diags).value as Dict;
+    const parsed = deepFreeze(parseYaml(text, path, sources, diags).value as Dict);
     return resolveRelativePaths(parsed, { sources, baseDir: dirname(path), homeDir: "/home/u" });
   };
   const model = read(main) ?? {};

@@ -3,6 +3,7 @@ import { Diagnostics } from "../../../src/spec/diagnostics.js";
 import { interpolateTree } from "../../../src/spec/interpolate.js";
 import { parseYaml } from "../../../src/spec/parse.js";
 import { SourceMap } from "../../../src/spec/source.js";
+import { deepFreeze } from "./frozen.js";
 
 function run(yaml: string, env: Record<string, string> = {}) {
   const sources = new SourceMap();
@@ -10,7 +11,9 @@ function run(yaml: string, env: Record<string, string> = {}) {
   const parsed = parseYaml(yaml, "stack.yml", sources, diags);
   expect(diags.issues).toEqual([]);
   const lookup = (name: string): string | undefined => (Object.hasOwn(env, name) ? env[name] : undefined);
-  const out = interpolateTree(parsed.value, { sources, diags, lookup });
+  const snapshot = structuredClone(parsed.value);
+  const out = interpolateTree(deepFreeze(parsed.value), { sources, diags, lookup });
+  expect(parsed.value).toEqual(snapshot);
   return { input: parsed.value, out, sources, diags };
 }
 
@@ -45,6 +48,34 @@ describe("interpolateTree", () => {
     expect(at(input, "services", "web", "image")).toBe("$IMG");
     expect(at(out, "services", "web", "image")).toBe("redis");
     expect(at(out, "services", "web")).not.toBe(at(input, "services", "web"));
+  });
+
+  it("copies only the containers on the way to a substituted value and shares the others", () => {
+    const { input, out, sources } = run(
+      "services:\n  web:\n    image: $IMG\n    ports: ['80:80']\n  db:\n    image: postgres\nvolumes:\n  data: {}\n",
+      { IMG: "redis" },
+    );
+    expect(out).not.toBe(input);
+    expect(at(out, "services")).not.toBe(at(input, "services"));
+    expect(at(out, "services", "web")).not.toBe(at(input, "services", "web"));
+    expect(at(out, "services", "web", "ports")).toBe(at(input, "services", "web", "ports"));
+    expect(at(out, "services", "db")).toBe(at(input, "services", "db"));
+    expect(at(out, "volumes")).toBe(at(input, "volumes"));
+    for (const path of [
+      ["services", "web", "image"],
+      ["services", "db", "image"],
+      ["volumes", "data"],
+    ]) {
+      expect(sources.locate(out, path, "key")).toEqual(sources.locate(input, path, "key"));
+    }
+  });
+
+  it("returns its input itself when there is nothing to substitute", () => {
+    const { input, out } = run("services:\n  web:\n    image: nginx\n    environment: [A=1, B=$$2]\n");
+    expect(out).not.toBe(input);
+    expect(at(out, "services", "web", "environment", 1)).toBe("B=$2");
+    const plain = run("services:\n  web:\n    image: nginx\n    environment: [A=1]\n    ports: [80]\n");
+    expect(plain.out).toBe(plain.input);
   });
 
   it("keeps the positions, merge tags and resets of every entry", () => {

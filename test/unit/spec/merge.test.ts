@@ -4,6 +4,7 @@ import { Diagnostics } from "../../../src/spec/diagnostics.js";
 import { enforceUnicity, mergeModels, parseVolumeSpec } from "../../../src/spec/merge.js";
 import { parseYaml } from "../../../src/spec/parse.js";
 import { SourceMap, type YamlPath } from "../../../src/spec/source.js";
+import { deepFreeze } from "./frozen.js";
 
 type Dict = Record<string, unknown>;
 
@@ -11,7 +12,7 @@ type Dict = Record<string, unknown>;
 function mergeTexts(...texts: string[]) {
   const sources = new SourceMap();
   const diags = new Diagnostics();
-  const models = texts.map((t, i) => parseYaml(t, `f${i}.yml`, sources, diags).value as Dict);
+  const models = texts.map((t, i) => deepFreeze(parseYaml(t, `f${i}.yml`, sources, diags).value as Dict));
   expect(diags.issues).toEqual([]);
   let out: Dict = {};
   for (const m of models) out = mergeModels(out, m, { sources, diags });
@@ -451,7 +452,9 @@ describe("mergeModels: unicity", () => {
   it("enforceUnicity alone leaves its input untouched", () => {
     const sources = new SourceMap();
     const diags = new Diagnostics();
-    const model = parseYaml("services:\n  s:\n    dns: [a, b, a]\n", "f.yml", sources, diags).value as Dict;
+    const model = deepFreeze(
+      parseYaml("services:\n  s:\n    dns: [a, b, a]\n", "f.yml", sources, diags).value as Dict,
+    );
     const out = enforceUnicity(model, { sources, diags });
     expect(service(out, "s")["dns"]).toEqual(["a", "b"]);
     expect(service(model, "s")["dns"]).toEqual(["a", "b", "a"]);
@@ -579,7 +582,7 @@ describe("mergeModels: positions and purity", () => {
     expect(at(["services", "b", "image"])).toBe("f1.yml:3");
   });
 
-  it("does not modify its inputs and shares no container with them", () => {
+  it("does not modify its inputs, and copies what it takes from the base", () => {
     const { out, models } = mergeTexts(base, over);
     const [b, o] = models as [Dict, Dict];
     expect(b).toEqual(plainYaml(base));
@@ -588,6 +591,36 @@ describe("mergeModels: positions and purity", () => {
     const untouched = mergeTexts("x-a:\n  list: [1]\n", "x-b: 1\n");
     expect(untouched.out["x-a"]).toEqual({ list: [1] });
     expect(untouched.out["x-a"]).not.toBe(untouched.models[0]?.["x-a"]);
+  });
+
+  it("takes a file merged into an empty model as is: nothing is copied", () => {
+    const { out, models } = mergeTexts("services:\n  web:\n    image: nginx\n    ports: ['80:80']\n");
+    expect(out).toBe(models[0]);
+  });
+
+  it("copies only the containers on the way to a sequence that unicity shortens", () => {
+    const { out, models, sources } = mergeTexts(
+      "services:\n  a:\n    dns: [x, y, x]\n    image: a\n  b:\n    dns: [x]\n",
+    );
+    const [m] = models as [Dict];
+    expect(out).not.toBe(m);
+    expect(service(out, "a")).toEqual({ dns: ["x", "y"], image: "a" });
+    expect(service(out, "b")).toBe(service(m, "b"));
+    expect(sources.locate(out, ["services", "a", "image"])).toEqual(
+      sources.locate(m, ["services", "a", "image"]),
+    );
+    expect(sources.locate(out, ["services", "a", "dns", 0])).toMatchObject({ line: 3 });
+  });
+
+  it("shares a value only the override declares, with its positions and directives", () => {
+    const { out, models, at, sources } = mergeTexts(
+      "services:\n  a:\n    image: a\n",
+      "services:\n  b:\n    image: b\n    ports: !override ['80']\n",
+    );
+    const [, o] = models as [Dict, Dict];
+    expect(service(out, "b")).toBe(service(o, "b"));
+    expect(at(["services", "b", "image"])).toBe("f1.yml:3");
+    expect(sources.tag(service(out, "b"), "ports")).toBe("override");
   });
 
   it("keeps the override's directives on the result, so they apply when it is merged in turn", () => {

@@ -10,6 +10,7 @@ import {
 import { parseYaml } from "../../../src/spec/parse.js";
 import { SourceMap } from "../../../src/spec/source.js";
 import type { ServiceSpec, StackSpec } from "../../../src/spec/types.js";
+import { deepFreeze } from "./frozen.js";
 
 interface Setup {
   env?: Record<string, string>;
@@ -38,7 +39,10 @@ function load(yaml: string, setup: Setup = {}): { spec: StackSpec; diags: Diagno
     },
     implicit: setup.implicit ?? false,
   };
-  return { spec: normalize(value as Record<string, unknown>, ctx), diags, model: value };
+  const snapshot = structuredClone(value);
+  const spec = normalize(deepFreeze(value) as Record<string, unknown>, ctx);
+  expect(value).toEqual(snapshot);
+  return { spec, diags, model: value };
 }
 
 /** Normalizes `services: {s: <service>}` and returns service `s`, asserting no problem was reported. */

@@ -103,6 +103,18 @@ describe("parseYaml", () => {
     expect(diags.issues.map((i) => i.code)).toEqual(["yaml/alias-bomb"]);
   });
 
+  it("refuses absurdly deep nesting with an error instead of overflowing the stack", () => {
+    for (const text of [
+      "[".repeat(5000) + "]".repeat(5000),
+      "a:\n" + Array.from({ length: 600 }, (_, i) => `${" ".repeat(i + 1)}- `).join("\n") + "x\n",
+    ]) {
+      const { value, diags } = parse(text);
+      expect(value).toBeUndefined();
+      // The yaml library refuses the deepest flow nesting itself; ours catches the rest.
+      expect(diags.issues.some((i) => /yaml\/(too-deep|resource-exhaustion)/.test(i.code))).toBe(true);
+    }
+  });
+
   it("expands ordinary aliases by copying, so later phases never share objects", () => {
     const { value } = parse("x: &x {a: 1}\ny: *x\n");
     const v = value as { x: object; y: object };

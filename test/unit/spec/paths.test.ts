@@ -3,6 +3,7 @@ import { Diagnostics } from "../../../src/spec/diagnostics.js";
 import { parseYaml } from "../../../src/spec/parse.js";
 import { isHostPath, resolveRelativePaths } from "../../../src/spec/paths.js";
 import { SourceMap } from "../../../src/spec/source.js";
+import { deepFreeze } from "./frozen.js";
 
 type Dict = Record<string, unknown>;
 
@@ -15,7 +16,7 @@ function resolve(text: string) {
   const model = parseYaml(text, "stack.yml", sources, diags).value as Dict;
   expect(diags.issues).toEqual([]);
   const snapshot = structuredClone(model);
-  const out = resolveRelativePaths(model, { sources, baseDir, homeDir });
+  const out = resolveRelativePaths(deepFreeze(model), { sources, baseDir, homeDir });
   expect(model).toEqual(snapshot);
   return { out, sources, model };
 }
@@ -209,6 +210,29 @@ describe("resolveRelativePaths: positions and directives", () => {
     expect(s["volumes"]).toEqual(["/proj/a:/a"]);
     expect(sources.tag(s, "volumes")).toBe("override");
     expect([...sources.resets(s).keys()]).toEqual(["ports"]);
+  });
+
+  it("copies only the containers on the way to a rewritten path and shares the others", () => {
+    const { out, model, sources } = resolve(
+      "services:\n  s:\n    image: x\n    volumes: [./a:/a, data:/d]\n    environment: [A=1]\n  t:\n    image: y\nvolumes:\n  data: {}\n",
+    );
+    const s = (out["services"] as Dict)["s"] as Dict;
+    const modelS = (model["services"] as Dict)["s"] as Dict;
+    expect(s).not.toBe(modelS);
+    expect(s["volumes"]).toEqual(["/proj/a:/a", "data:/d"]);
+    expect(s["environment"]).toBe(modelS["environment"]);
+    expect((out["services"] as Dict)["t"]).toBe((model["services"] as Dict)["t"]);
+    expect(out["volumes"]).toBe(model["volumes"]);
+    expect(sources.locate(out, ["services", "s", "environment", 0])).toEqual(
+      sources.locate(model, ["services", "s", "environment", 0]),
+    );
+  });
+
+  it("returns a model without relative paths as is", () => {
+    const { out, model } = resolve(
+      "services:\n  s:\n    image: x\n    build: /abs/ctx\n    volumes: [data:/d, /host:/h]\nsecrets:\n  k: {environment: K}\n",
+    );
+    expect(out).toBe(model);
   });
 
   it("leaves values of the wrong type for validation to report", () => {

@@ -5,6 +5,7 @@ import { parseYaml } from "../../../src/spec/parse.js";
 import { checkSemantics, namedVolumeSource, publishedPorts } from "../../../src/spec/semantic.js";
 import { formatLocation, formatPath, SourceMap } from "../../../src/spec/source.js";
 import { corpus, haveCorpora } from "../../helpers/corpora.js";
+import { deepFreeze } from "./frozen.js";
 
 /** Drops the first newline and the common indentation, so line 1 is the first line of YAML. */
 function yaml(text: string): string {
@@ -18,7 +19,9 @@ function check(text: string, file = "stack.yml"): SpecIssue[] {
   const diags = new Diagnostics();
   const { value } = parseYaml(text, file, sources, diags);
   expect(diags.issues).toEqual([]);
-  checkSemantics(value as Record<string, unknown>, { sources, diags });
+  const snapshot = structuredClone(value);
+  checkSemantics(deepFreeze(value) as Record<string, unknown>, { sources, diags });
+  expect(value).toEqual(snapshot);
   return diags.issues;
 }
 
@@ -664,6 +667,36 @@ describe("checkSemantics", () => {
       `),
     );
     expect(issues).toEqual([]);
+  });
+
+  it("follows a depends_on chain far deeper than the call stack", () => {
+    // 100,000 services, each depending on the next; the last two form a cycle.
+    const n = 100_000;
+    const services: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      services[`s${i}`] = { image: "x", depends_on: [`s${i + 1 < n ? i + 1 : n - 2}`] };
+    }
+    const diags = new Diagnostics();
+    checkSemantics(deepFreeze({ services }), { sources: new SourceMap(), diags });
+    expect(diags.issues.map((i) => [i.code, i.message])).toEqual([
+      ["depends-on/cycle", `dependency cycle: s${n - 2} -> s${n - 1} -> s${n - 2}`],
+    ]);
+  });
+
+  it("finds the one clash among many published ports", () => {
+    const n = 20_000;
+    const services: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) services[`s${i}`] = { image: "x", ports: [`${1024 + i}:80`] };
+    services["late"] = { image: "x", ports: ["127.0.0.1:1030:80/tcp", "1030:80/udp"] };
+    const diags = new Diagnostics();
+    checkSemantics(deepFreeze({ services }), { sources: new SourceMap(), diags });
+    expect(diags.issues.map((i) => [i.code, formatPath(i.path), i.message])).toEqual([
+      [
+        "ports/duplicate",
+        "services.late.ports[0]",
+        "host port 127.0.0.1:1030/tcp is already published by services.s6.ports[0]",
+      ],
+    ]);
   });
 
   it.each([
