@@ -113,7 +113,13 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
   };
   scan(doc.contents, 0);
   if (limit.tooDeep) {
-    diags.error("yaml/too-deep", [], `nesting deeper than ${MAX_DEPTH} levels`, rootLoc, "flatten the document");
+    diags.error(
+      "yaml/too-deep",
+      [],
+      `nesting deeper than ${MAX_DEPTH} levels`,
+      rootLoc,
+      "flatten the document",
+    );
     return { value: undefined, loc: rootLoc };
   }
   const resolveAlias = (n: YamlNode): YamlNode | undefined => aliasTargets.get(n);
@@ -122,7 +128,8 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
   const positions = new SourceText(file, (o) => lineCounter.linePos(o));
   const offset = (n: YamlNode | null | undefined): number => n?.range?.[0] ?? 0;
   /** An empty value (`web:`) is an implicit null scalar placed after the colon: point at the key instead. */
-  const isEmpty = (n: YamlNode | null): boolean => n === null || (isScalar(n) && n.value === null && n.source === "");
+  const isEmpty = (n: YamlNode | null): boolean =>
+    n === null || (isScalar(n) && n.value === null && n.source === "");
 
   /**
    * Converts a node. `expanding` counts down the alias budget while inside an alias copy, and
@@ -195,7 +202,11 @@ export function parseYaml(text: string, file: string, sources: SourceMap, diags:
           );
           continue;
         }
-        const entry = new OffsetEntry(positions, offset(keyNode), offset(isEmpty(valueNode) ? keyNode : valueNode));
+        const entry = new OffsetEntry(
+          positions,
+          offset(keyNode),
+          offset(isEmpty(valueNode) ? keyNode : valueNode),
+        );
         if (tagOf(valueNode) === "reset") {
           // `key: !reset …` removes the key here and, when merging, from the base.
           sources.addReset(out, key, entry);
