@@ -1,12 +1,20 @@
 import { homedir } from "node:os";
+import type { Readable, Writable } from "node:stream";
 
 /** The outside world of one CLI invocation; injected so tests run the CLI in-process. */
 export interface CliIo {
-  readonly stdout: { write(chunk: string): unknown };
+  /** `isTTY` switches progress output to redraw-in-place, as docker does. */
+  readonly stdout: { write(chunk: string): unknown; readonly isTTY?: boolean };
   readonly stderr: { write(chunk: string): unknown };
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
   readonly homeDir: string;
+  /** Standard input as bytes (`image load`, `import -`, `login --password-stdin`). Absent: none. */
+  readonly stdin?: Readable & { readonly isTTY?: boolean };
+  /** Standard output as a byte stream, for archives (`image save`). Absent: binary output refused. */
+  readonly stdoutBytes?: Writable & { readonly isTTY?: boolean };
+  /** Clock for "2 hours ago" and import timestamps. Default: the system clock. */
+  readonly now?: () => Date;
 }
 
 export function processIo(): CliIo {
@@ -16,6 +24,8 @@ export function processIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     homeDir: process.env["HOME"] ?? homedir(),
+    stdin: process.stdin,
+    stdoutBytes: process.stdout,
   };
 }
 

@@ -7,6 +7,9 @@ import { Command, CommanderError } from "commander";
 import { TsstackError } from "../common/errors.js";
 import { formatIssue, SpecError } from "../spec/diagnostics.js";
 import { configCommand, UsageError } from "./commands/config.js";
+import { IMAGE_COMMAND_NAMES, imageCommands } from "./commands/image.js";
+import { LOGIN_COMMAND_NAMES, loginCommands } from "./commands/login.js";
+import { addEngineOptions } from "./engine-options.js";
 import { ExitCode, processIo, type CliIo } from "./io.js";
 import { addProjectOptions } from "./project-options.js";
 
@@ -31,7 +34,10 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)");
   addProjectOptions(program);
+  addEngineOptions(program);
   configCommand(program, io);
+  imageCommands(program, io);
+  loginCommands(program, io);
   for (const sub of program.commands) sub.exitOverride().configureOutput(program.configureOutput());
   return program;
 }
@@ -39,6 +45,10 @@ export function buildProgram(io: CliIo): Command {
 /** Runs the CLI; resolves to the process exit code. Never calls process.exit itself. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const program = buildProgram(io);
+  // docker's commands reuse -f and -p (filter, password) that compose's project options also claim:
+  // for them, program options count only before the subcommand name, as docker's global flags do.
+  const sub = subcommandName(program, argv);
+  if (sub !== undefined && DOCKER_STYLE_COMMANDS.has(sub)) program.enablePositionalOptions();
   try {
     await program.parseAsync([...argv], { from: "user" });
     return ExitCode.ok;
@@ -65,4 +75,19 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     io.stderr.write(`tsstack: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return ExitCode.failure;
   }
+}
+
+const DOCKER_STYLE_COMMANDS = new Set([...IMAGE_COMMAND_NAMES, ...LOGIN_COMMAND_NAMES]);
+
+/** The first operand of `argv`, skipping the program's options and their values. */
+function subcommandName(program: Command, argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--") return argv[i + 1];
+    if (!arg.startsWith("-") || arg === "-") return arg;
+    if (arg.includes("=")) continue;
+    const option = program.options.find((o) => o.long === arg || o.short === arg);
+    if (option?.required === true) i++;
+  }
+  return undefined;
 }

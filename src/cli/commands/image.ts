@@ -1,0 +1,796 @@
+/**
+ * `tsstack image pull|push|ls|inspect|rm|tag|prune|load|save|import`, and docker's top-level aliases
+ * (`pull`, `push`, `images`, `rmi`, `tag`, `load`, `save`, `import`): the flags and output of the docker
+ * CLI, against the embedded image store under the engine root (`--root` / `TSSTACK_ROOT`).
+ */
+import { createReadStream } from "node:fs";
+import { resolve } from "node:path";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { Option, type Command } from "commander";
+import { internalError, TsstackError } from "../../common/errors.js";
+import {
+  applyChanges,
+  importRootfs,
+  loadArchive,
+  saveArchive,
+  type ArchiveFormat,
+  type ArchiveSource,
+} from "../../runtime/images/archive.js";
+import {
+  familiarName,
+  formatReference,
+  formatRepository,
+  parseReference,
+} from "../../runtime/images/reference.js";
+import { CredentialStore, defaultAuthFilePath } from "../../runtime/images/registry/credentials.js";
+import type { RegistryClientOptions } from "../../runtime/images/registry/client.js";
+import { ProgressRenderer } from "../../runtime/images/registry/progress.js";
+import { pullImageWithStats } from "../../runtime/images/registry/pull.js";
+import { pushImage } from "../../runtime/images/registry/push.js";
+import { ImageStore } from "../../runtime/images/store.js";
+import type { ImageConfig, ImageRecord, Platform, TransferProgress } from "../../runtime/images/types.js";
+import { addEngineOptions, engineRoot, type EngineFlags } from "../engine-options.js";
+import type { CliIo } from "../io.js";
+import { UsageError } from "./config.js";
+import { readLine } from "./login.js";
+
+type Define = (cmd: Command, io: CliIo) => Command;
+
+const SUBCOMMANDS: readonly {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  /** docker's top-level shortcut (`docker images` for `docker image ls`). */
+  readonly topLevel?: string;
+  readonly define: Define;
+}[] = [
+  { name: "pull", topLevel: "pull", define: definePull },
+  { name: "push", topLevel: "push", define: definePush },
+  { name: "ls", aliases: ["list"], topLevel: "images", define: defineLs },
+  { name: "inspect", define: defineInspect },
+  { name: "rm", aliases: ["remove"], topLevel: "rmi", define: defineRm },
+  { name: "tag", topLevel: "tag", define: defineTag },
+  { name: "prune", define: definePrune },
+  { name: "load", topLevel: "load", define: defineLoad },
+  { name: "save", topLevel: "save", define: defineSave },
+  { name: "import", topLevel: "import", define: defineImport },
+];
+
+/** Names of the commands this file registers on the program (for main's option handling). */
+export const IMAGE_COMMAND_NAMES: readonly string[] = [
+  "image",
+  ...SUBCOMMANDS.flatMap((s) => (s.topLevel !== undefined ? [s.topLevel] : [])),
+];
+
+export function imageCommands(program: Command, io: CliIo): void {
+  const image = program.command("image").description("manage images (pull, push, ls, load, save, import, …)");
+  for (const sub of SUBCOMMANDS) {
+    // --root also after the subcommand: docker-style commands take program options only before it.
+    const cmd = addEngineOptions(sub.define(image.command(sub.name), io));
+    for (const alias of sub.aliases ?? []) cmd.alias(alias);
+    if (sub.topLevel !== undefined) addEngineOptions(sub.define(program.command(sub.topLevel), io));
+  }
+}
+
+function openStore(cmd: Command, io: CliIo): Promise<ImageStore> {
+  return ImageStore.open(engineRoot(cmd.optsWithGlobals<EngineFlags>(), io));
+}
+
+/** Pull/push talk to registries with the user's `tsstack login` credentials. */
+function registryOptions(io: CliIo): RegistryClientOptions {
+  return { credentials: new CredentialStore(defaultAuthFilePath(io.env)) };
+}
+
+function now(io: CliIo): Date {
+  return io.now?.() ?? new Date();
+}
+
+// --- pull / push -------------------------------------------------------------------------------------
+
+interface TransferFlags {
+  quiet?: boolean;
+  platform?: string;
+}
+
+function definePull(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("download an image from a registry")
+    .argument("<name>", "NAME[:TAG|@DIGEST]")
+    .option("-q, --quiet", "print only the image name")
+    .option("--platform <platform>", "platform of a multi-platform image (os/arch[/variant])")
+    .action(async (name: string, flags: TransferFlags, c: Command) => {
+      const ref = parseReference(name);
+      const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
+      const store = await openStore(c, io);
+      const say = (s: string): void => {
+        if (flags.quiet !== true) io.stdout.write(s);
+      };
+      if (!hasTagOrDigest(name)) say(`Using default tag: ${ref.tag ?? "latest"}\n`);
+      say(`${ref.digest ?? ref.tag ?? ""}: Pulling from ${ref.repository}\n`);
+      const before = await store.resolve(formatReference(ref));
+      const progress = progressFor(io, flags.quiet);
+      const result = await pullImageWithStats(store, name, {
+        client: registryOptions(io),
+        platform,
+        onProgress: progress?.update,
+      });
+      progress?.finish();
+      say(`Digest: ${result.digest}\n`);
+      const upToDate = before?.id === result.image.id && result.stats.blobsDownloaded === 0;
+      say(
+        `Status: ${upToDate ? "Image is up to date" : "Downloaded newer image"} for ${familiarName(ref)}\n`,
+      );
+      io.stdout.write(`${formatReference(ref)}\n`);
+    });
+}
+
+function definePush(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("upload an image to a registry")
+    .argument("<name>", "NAME[:TAG]")
+    .option("-q, --quiet", "print only the pushed reference")
+    .action(async (name: string, flags: TransferFlags, c: Command) => {
+      const ref = parseReference(name);
+      const store = await openStore(c, io);
+      const say = (s: string): void => {
+        if (flags.quiet !== true) io.stdout.write(s);
+      };
+      say(`The push refers to repository [${formatRepository(ref)}]\n`);
+      const progress = progressFor(io, flags.quiet);
+      const result = await pushImage(store, name, undefined, {
+        client: registryOptions(io),
+        onProgress: progress?.update,
+      });
+      progress?.finish();
+      if (flags.quiet === true) io.stdout.write(`${result.reference}\n`);
+      else say(`${ref.tag ?? ref.digest ?? ""}: digest: ${result.digest} size: ${result.size}\n`);
+    });
+}
+
+function progressFor(
+  io: CliIo,
+  quiet: boolean | undefined,
+): { update: (p: TransferProgress) => void; finish: () => void } | undefined {
+  if (quiet === true) return undefined;
+  const renderer = new ProgressRenderer(io.stdout, { now: () => now(io).getTime() });
+  return {
+    update: (p) => {
+      renderer.update(p);
+    },
+    finish: () => {
+      renderer.finish();
+    },
+  };
+}
+
+/** `busybox` has neither; `busybox:1`, `x@sha256:…`, `localhost:5000/x:y` have one. */
+function hasTagOrDigest(name: string): boolean {
+  return name.includes("@") || name.slice(name.lastIndexOf("/") + 1).includes(":");
+}
+
+function parsePlatform(text: string): Platform {
+  const [os, architecture, variant, ...rest] = text.split("/");
+  if (os === undefined || os === "" || architecture === undefined || architecture === "" || rest.length > 0) {
+    throw new UsageError(`invalid platform "${text}": expected os/arch[/variant], e.g. linux/amd64`);
+  }
+  return { os, architecture, ...(variant !== undefined && variant !== "" ? { variant } : {}) };
+}
+
+// --- ls ----------------------------------------------------------------------------------------------
+
+interface LsFlags {
+  all?: boolean;
+  quiet?: boolean;
+  digests?: boolean;
+  trunc?: boolean;
+  format?: string;
+  filter?: string[];
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/** One row of `image ls`, with docker's field names (what `--format` templates see). */
+interface ImageRow {
+  Containers: string;
+  CreatedAt: string;
+  CreatedSince: string;
+  Digest: string;
+  ID: string;
+  Repository: string;
+  SharedSize: string;
+  Size: string;
+  Tag: string;
+  UniqueSize: string;
+  VirtualSize: string;
+}
+
+const LS_HEADERS: Record<string, string> = {
+  Containers: "CONTAINERS",
+  CreatedAt: "CREATED AT",
+  CreatedSince: "CREATED",
+  Digest: "DIGEST",
+  ID: "IMAGE ID",
+  Repository: "REPOSITORY",
+  SharedSize: "SHARED SIZE",
+  Size: "SIZE",
+  Tag: "TAG",
+  UniqueSize: "UNIQUE SIZE",
+  VirtualSize: "VIRTUAL SIZE",
+};
+
+function defineLs(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("list images")
+    .argument("[reference]", "only images matching REPOSITORY[:TAG]")
+    .option(
+      "-a, --all",
+      "show all images (there are no intermediate images; accepted for docker compatibility)",
+    )
+    .option("-q, --quiet", "only show image IDs")
+    .option("--digests", "show digests")
+    .option("--no-trunc", "don't truncate output")
+    .option(
+      "--format <format>",
+      "table (default), json, or a Go-style template such as '{{.Repository}}:{{.Tag}}'",
+    )
+    .option(
+      "-f, --filter <filter>",
+      "filter output: dangling=true|false, reference=PATTERN, label=KEY[=VALUE]",
+      collect,
+    )
+    .action(async (reference: string | undefined, flags: LsFlags, c: Command) => {
+      const filters = parseFilters(flags.filter ?? []);
+      if (reference !== undefined) filters.reference.push(reference);
+      const store = await openStore(c, io);
+      const images: ImageRecord[] = [];
+      for (const image of await store.list()) {
+        if (await matchesFilters(store, image, filters)) images.push(image);
+      }
+      const truncate = flags.trunc !== false;
+      const rows = images.flatMap((image) => imageRows(image, truncate, now(io), filters.reference));
+      if (flags.quiet === true) {
+        for (const row of rows) io.stdout.write(`${row.ID}\n`);
+        return;
+      }
+      const format = flags.format ?? "table";
+      if (format === "table") {
+        const columns = [
+          "Repository",
+          "Tag",
+          ...(flags.digests === true ? ["Digest"] : []),
+          "ID",
+          "CreatedSince",
+          "Size",
+        ];
+        io.stdout.write(table(columns, rows as unknown as Record<string, unknown>[], LS_HEADERS));
+        return;
+      }
+      writeFormatted(io, format, rows, LS_HEADERS);
+    });
+}
+
+interface Filters {
+  dangling?: boolean;
+  reference: string[];
+  label: { key: string; value?: string }[];
+}
+
+function parseFilters(specs: readonly string[]): Filters {
+  const filters: Filters = { reference: [], label: [] };
+  for (const spec of specs) {
+    const eq = spec.indexOf("=");
+    const key = eq === -1 ? spec : spec.slice(0, eq);
+    const value = eq === -1 ? "" : spec.slice(eq + 1);
+    if (key === "dangling" && (value === "true" || value === "false")) filters.dangling = value === "true";
+    else if (key === "reference" && value !== "") filters.reference.push(value);
+    else if (key === "label" && value !== "") {
+      const e = value.indexOf("=");
+      filters.label.push(e === -1 ? { key: value } : { key: value.slice(0, e), value: value.slice(e + 1) });
+    } else {
+      throw new UsageError(
+        `invalid filter "${spec}" (supported: dangling=true|false, reference=PATTERN, label=KEY[=VALUE])`,
+      );
+    }
+  }
+  return filters;
+}
+
+async function matchesFilters(store: ImageStore, image: ImageRecord, f: Filters): Promise<boolean> {
+  if (f.dangling !== undefined && (image.repoTags.length === 0) !== f.dangling) return false;
+  if (
+    f.reference.length > 0 &&
+    !image.repoTags.some((t) => f.reference.some((p) => referenceMatches(p, t)))
+  ) {
+    return false;
+  }
+  if (f.label.length > 0) {
+    const labels = (await readConfig(store, image)).config?.Labels ?? {};
+    for (const want of f.label) {
+      const have = labels[want.key];
+      if (have === undefined || (want.value !== undefined && have !== want.value)) return false;
+    }
+  }
+  return true;
+}
+
+/** docker's reference filter: a glob (path.Match) over the familiar `name` or `name:tag`. */
+function referenceMatches(pattern: string, fullName: string): boolean {
+  const familiarFull = familiarName(parseReference(fullName));
+  const repo = familiarFull.slice(0, familiarFull.lastIndexOf(":"));
+  const re = new RegExp(
+    `^${pattern
+      .split("")
+      .map((ch) => (ch === "*" ? "[^/]*" : ch === "?" ? "[^/]" : ch.replace(/[.+^${}()|[\]\\]/g, "\\$&")))
+      .join("")}$`,
+  );
+  return re.test(familiarFull) || re.test(repo);
+}
+
+function imageRows(image: ImageRecord, truncate: boolean, at: Date, patterns: readonly string[]): ImageRow[] {
+  const id = truncate ? image.id.slice("sha256:".length, "sha256:".length + 12) : image.id;
+  const created = image.created !== undefined ? new Date(image.created) : undefined;
+  const valid = created !== undefined && !Number.isNaN(created.getTime());
+  const base = {
+    Containers: "N/A",
+    CreatedAt: valid ? goTime(created) : "N/A",
+    CreatedSince: valid ? `${humanDuration(at.getTime() - created.getTime())} ago` : "N/A",
+    ID: id,
+    SharedSize: "N/A",
+    Size: humanSize(image.size),
+    UniqueSize: "N/A",
+    VirtualSize: humanSize(image.size),
+  };
+  const digestFor = (repo: string): string => {
+    const d = image.repoDigests.find((r) => r.startsWith(`${repo}@`));
+    return d === undefined ? "<none>" : d.slice(d.indexOf("@") + 1);
+  };
+  const tags =
+    patterns.length > 0
+      ? image.repoTags.filter((t) => patterns.some((p) => referenceMatches(p, t)))
+      : image.repoTags;
+  if (tags.length > 0) {
+    return tags.map((t) => {
+      const colon = t.lastIndexOf(":");
+      const repo = t.slice(0, colon);
+      return {
+        ...base,
+        Repository: familiarRepository(repo),
+        Tag: t.slice(colon + 1),
+        Digest: digestFor(repo),
+      };
+    });
+  }
+  // Untagged but pulled by digest: docker shows the repository with tag <none>.
+  if (image.repoDigests.length > 0) {
+    return image.repoDigests.map((d) => {
+      const repo = d.slice(0, d.indexOf("@"));
+      return {
+        ...base,
+        Repository: familiarRepository(repo),
+        Tag: "<none>",
+        Digest: d.slice(d.indexOf("@") + 1),
+      };
+    });
+  }
+  return [{ ...base, Repository: "<none>", Tag: "<none>", Digest: "<none>" }];
+}
+
+/** `busybox` for `docker.io/library/busybox`, `localhost:5000/x` as is. */
+function familiarRepository(repo: string): string {
+  const name = familiarName(parseReference(`${repo}:latest`));
+  return name.slice(0, name.lastIndexOf(":"));
+}
+
+/** Go's `time.Time.String()` in UTC, as `docker images --format '{{.CreatedAt}}'` prints it. */
+function goTime(d: Date): string {
+  const iso = d.toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} +0000 UTC`;
+}
+
+/** go-units HumanDuration, which docker uses for "2 hours ago". */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.floor(ms / 3_600_000 + 0.5);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+/** go-units HumanSizeWithPrecision(n, 3): decimal units, three significant digits (`4.26MB`). */
+export function humanSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+  let value = bytes;
+  let i = 0;
+  while (value >= 1000 && i < units.length - 1) {
+    value /= 1000;
+    i++;
+  }
+  return `${Number(value.toPrecision(3))}${units[i] ?? ""}`;
+}
+
+/**
+ * docker's table layout (Go tabwriter: minimum width 10, padding 3), headers in capitals, the last
+ * column unpadded.
+ */
+function table(
+  columns: readonly string[],
+  rows: readonly Record<string, unknown>[],
+  headers: Record<string, string>,
+): string {
+  const cells = [
+    columns.map((c) => headers[c] ?? c.toUpperCase()),
+    ...rows.map((r) => columns.map((c) => goString(r[c]))),
+  ];
+  return tabwrite(cells);
+}
+
+function tabwrite(cells: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const line of cells) {
+    line.forEach((cell, i) => {
+      if (i < line.length - 1) widths[i] = Math.max(widths[i] ?? 10, cell.length + 3);
+    });
+  }
+  return cells
+    .map((line) => line.map((cell, i) => (i < line.length - 1 ? cell.padEnd(widths[i] ?? 0) : cell)).join(""))
+    .map((l) => `${l}\n`)
+    .join("");
+}
+
+// --- Go-style templates (--format) -------------------------------------------------------------------
+
+/**
+ * `json`, `table …` and the subset of Go templates docker users write in practice: `{{.Field}}`,
+ * `{{.A.B}}`, `{{json .}}`, `{{json .Field}}`, with `\t` and `\n` escapes as the docker CLI expands them.
+ */
+function writeFormatted(
+  io: CliIo,
+  format: string,
+  rows: readonly unknown[],
+  headers: Record<string, string>,
+): void {
+  if (format === "json") {
+    for (const row of rows) io.stdout.write(`${JSON.stringify(row)}\n`);
+    return;
+  }
+  const isTable = format.startsWith("table");
+  const template = (isTable ? format.slice("table".length) : format)
+    .trim()
+    .replaceAll("\\t", "\t")
+    .replaceAll("\\n", "\n");
+  const parts = parseTemplate(template);
+  if (isTable) {
+    // The header row renders every {{.Field}} as its column title.
+    const header = parts
+      .map((p) => (typeof p === "string" ? p : (headers[p.path[0] ?? ""] ?? (p.path[0] ?? "").toUpperCase())))
+      .join("");
+    const lines = [header, ...rows.map((r) => renderTemplate(parts, r))];
+    io.stdout.write(tabwrite(lines.map((l) => l.split("\t"))));
+    return;
+  }
+  for (const row of rows) io.stdout.write(`${renderTemplate(parts, row)}\n`);
+}
+
+type TemplatePart = string | { json: boolean; path: string[] };
+
+function parseTemplate(template: string): TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  const re = /\{\{-?\s*(.*?)\s*-?\}\}/g;
+  let last = 0;
+  for (let m = re.exec(template); m !== null; m = re.exec(template)) {
+    if (m.index > last) parts.push(template.slice(last, m.index));
+    last = m.index + m[0].length;
+    const action = m[1] ?? "";
+    const am = /^(json\s+)?\.((?:[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*)*)?$/.exec(action);
+    if (am === null) {
+      throw new UsageError(
+        `unsupported template action "{{${action}}}" (supported: {{.Field}}, {{.A.B}}, {{json .}}, {{json .Field}})`,
+      );
+    }
+    parts.push({ json: am[1] !== undefined, path: am[2] === undefined ? [] : am[2].split(".") });
+  }
+  if (last < template.length) parts.push(template.slice(last));
+  const open = parts.find((p) => typeof p === "string" && p.includes("{{"));
+  if (open !== undefined) throw new UsageError(`template: unclosed action in "${template}"`);
+  return parts;
+}
+
+function renderTemplate(parts: readonly TemplatePart[], data: unknown): string {
+  return parts
+    .map((p) => {
+      if (typeof p === "string") return p;
+      let value: unknown = data;
+      for (const key of p.path) {
+        if (typeof value !== "object" || value === null || !(key in value)) {
+          if (p.path.length > 0 && data === value)
+            throw new UsageError(`template: can't evaluate field ${key}`);
+          value = undefined;
+          break;
+        }
+        value = (value as Record<string, unknown>)[key];
+      }
+      return p.json ? JSON.stringify(value ?? null) : goString(value);
+    })
+    .join("");
+}
+
+/** How Go's text/template prints a value: slices as `[a b]`, maps as `map[k:v]`, nil as `<nil>`. */
+function goString(value: unknown): string {
+  if (value === undefined) return "<no value>";
+  if (value === null) return "<nil>";
+  if (Array.isArray(value)) return `[${value.map(goString).join(" ")}]`;
+  if (typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `map[${entries.map(([k, v]) => `${k}:${goString(v)}`).join(" ")}]`;
+  }
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+    return String(value);
+  return typeof value;
+}
+
+// --- inspect -----------------------------------------------------------------------------------------
+
+function defineInspect(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("show detailed information on images (Docker-shaped JSON)")
+    .argument("<image...>", "names or ids")
+    .option(
+      "-f, --format <template>",
+      "format with a Go-style template, e.g. '{{.Id}}' or '{{json .Config}}'",
+    )
+    .action(async (refs: string[], flags: { format?: string }, c: Command) => {
+      const store = await openStore(c, io);
+      const found: unknown[] = [];
+      const missing: string[] = [];
+      for (const ref of refs) {
+        const image = await store.resolve(ref);
+        if (image === undefined) missing.push(ref);
+        else found.push(inspectImage(image, await readConfig(store, image)));
+      }
+      if (flags.format !== undefined) writeFormatted(io, flags.format, found, {});
+      else io.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+      if (missing.length > 0)
+        throw new TsstackError("image/not-found", `No such image: ${missing.join(", ")}`);
+    });
+}
+
+async function readConfig(store: ImageStore, image: ImageRecord): Promise<ImageConfig> {
+  return JSON.parse((await store.readBlob(image.id)).toString("utf8")) as ImageConfig;
+}
+
+/** The shape of `docker image inspect` (API ≥ 1.44: no container-only fields in Config). */
+function inspectImage(image: ImageRecord, config: ImageConfig): Record<string, unknown> {
+  const raw = config as ImageConfig & { comment?: string; docker_version?: string };
+  return {
+    Id: image.id,
+    RepoTags: image.repoTags.map((t) => familiarName(parseReference(t))),
+    RepoDigests: image.repoDigests.map((d) => familiarName(parseReference(d))),
+    Parent: "",
+    Comment: raw.comment ?? "",
+    Created: config.created ?? "",
+    DockerVersion: raw.docker_version ?? "",
+    Author: config.author ?? "",
+    Config: config.config ?? null,
+    Architecture: config.architecture,
+    ...(config.variant !== undefined ? { Variant: config.variant } : {}),
+    Os: config.os,
+    Size: image.size,
+    RootFS: { Type: "layers", Layers: config.rootfs.diff_ids },
+  };
+}
+
+// --- rm / tag / prune --------------------------------------------------------------------------------
+
+function defineRm(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("remove images (untag; delete when no name is left)")
+    .argument("<image...>", "names or ids")
+    .option("-f, --force", "remove an image with several names by id, or untag one in use")
+    .option("--no-prune", "accepted for docker compatibility (tsstack images have no untagged parents)")
+    .action(async (refs: string[], flags: { force?: boolean }, c: Command) => {
+      const store = await openStore(c, io);
+      const errors: Error[] = [];
+      for (const ref of refs) {
+        try {
+          const { untagged, deleted } = await store.remove(ref, { force: flags.force === true });
+          for (const name of untagged) io.stdout.write(`Untagged: ${familiarName(parseReference(name))}\n`);
+          for (const id of deleted) io.stdout.write(`Deleted: ${id}\n`);
+        } catch (e) {
+          errors.push(e instanceof Error ? e : internalError(`removing ${ref}: threw ${typeof e}`));
+        }
+      }
+      // Like docker: go on with the other images, report every failure, exit 1.
+      const last = errors.pop();
+      for (const e of errors) io.stderr.write(`tsstack: ${e.message}\n`);
+      if (last !== undefined) throw last;
+    });
+}
+
+function defineTag(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+    .argument("<source>", "SOURCE_IMAGE[:TAG] or id")
+    .argument("<target>", "TARGET_IMAGE[:TAG]")
+    .action(async (source: string, target: string, _flags: unknown, c: Command) => {
+      const store = await openStore(c, io);
+      await store.tag(source, target);
+    });
+}
+
+function definePrune(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("remove unused images")
+    .option("-a, --all", "remove all images not used by a container, not just dangling ones")
+    .option("-f, --force", "do not prompt for confirmation")
+    .action(async (flags: { all?: boolean; force?: boolean }, c: Command) => {
+      if (flags.force !== true) {
+        io.stdout.write(
+          flags.all === true
+            ? "WARNING! This will remove all images without at least one container associated to them.\n"
+            : "WARNING! This will remove all dangling images.\n",
+        );
+        io.stdout.write("Are you sure you want to continue? [y/N] ");
+        const answer = io.stdin === undefined ? undefined : await readLine(io.stdin);
+        if (!/^y(es)?$/i.test((answer ?? "").trim())) {
+          io.stdout.write("\n");
+          return;
+        }
+      }
+      const store = await openStore(c, io);
+      const { deleted, reclaimedBytes } = await store.prune({ all: flags.all === true });
+      if (deleted.length > 0) {
+        io.stdout.write("Deleted Images:\n");
+        for (const id of deleted) io.stdout.write(`deleted: ${id}\n`);
+        io.stdout.write("\n");
+      }
+      io.stdout.write(`Total reclaimed space: ${humanSize(reclaimedBytes)}\n`);
+    });
+}
+
+// --- load / save / import ----------------------------------------------------------------------------
+
+function defineLoad(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("load images from a docker save or OCI layout archive (tar, optionally gzip)")
+    .option("-i, --input <file>", "read from this file instead of standard input")
+    .option("-q, --quiet", "suppress progress output (the loaded names are still printed)")
+    .action(async (flags: { input?: string; quiet?: boolean }, c: Command) => {
+      let source: ArchiveSource;
+      if (flags.input !== undefined) source = resolve(io.cwd, flags.input);
+      else {
+        // docker's check: an interactive terminal is not an archive.
+        if (io.stdin === undefined || io.stdin.isTTY === true) {
+          throw new TsstackError("image/invalid-argument", "requested load from stdin, but stdin is empty");
+        }
+        source = io.stdin;
+      }
+      const store = await openStore(c, io);
+      const { images } = await loadArchive(store, source);
+      for (const { image, names } of images) {
+        if (names.length === 0) io.stdout.write(`Loaded image ID: ${image.id}\n`);
+        for (const name of names) io.stdout.write(`Loaded image: ${familiarName(parseReference(name))}\n`);
+      }
+    });
+}
+
+function defineSave(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("save images to a tar archive (docker save format, or an OCI layout)")
+    .argument("<image...>", "names, repositories (every tag) or ids")
+    .option("-o, --output <file>", "write to this file instead of standard output")
+    .addOption(
+      new Option(
+        "--format <format>",
+        "docker: what `docker load` reads; oci: OCI image layout (docker ≥ 25 reads it too)",
+      )
+        .choices(["docker", "oci"])
+        .default("docker"),
+    )
+    .action(async (refs: string[], flags: { output?: string; format: ArchiveFormat }, c: Command) => {
+      let dest: string | NonNullable<CliIo["stdoutBytes"]>;
+      if (flags.output !== undefined) dest = resolve(io.cwd, flags.output);
+      else {
+        if (io.stdoutBytes === undefined || io.stdoutBytes.isTTY === true) {
+          throw new TsstackError(
+            "image/invalid-argument",
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+          );
+        }
+        dest = io.stdoutBytes;
+      }
+      const store = await openStore(c, io);
+      await saveArchive(store, refs, dest, flags.format);
+    });
+}
+
+interface ImportFlags {
+  change?: string[];
+  message?: string;
+  platform?: string;
+}
+
+function defineImport(cmd: Command, io: CliIo): Command {
+  return cmd
+    .description("create a one-layer image from a root filesystem tar (plain or gzip)")
+    .argument("<source>", "file, http(s) URL, or - for standard input")
+    .argument("[name]", "REPOSITORY[:TAG] for the new image")
+    .option(
+      "-c, --change <instruction>",
+      "apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME, STOPSIGNAL); repeatable",
+      collect,
+    )
+    .option("-m, --message <message>", "history comment for the imported image")
+    .option("--platform <platform>", "platform recorded in the image (os/arch[/variant])")
+    .action(async (from: string, name: string | undefined, flags: ImportFlags, c: Command) => {
+      const changes = flags.change ?? [];
+      try {
+        // Typos in --change are usage errors, found before anything is read.
+        applyChanges({}, changes);
+        if (name !== undefined) parseReference(name);
+      } catch (e) {
+        if (e instanceof TsstackError) throw new UsageError(e.message);
+        throw e;
+      }
+      const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
+      const source = await importSource(from, io);
+      const store = await openStore(c, io);
+      const image = await importRootfs(store, source, name, changes, {
+        sourceName: from,
+        message: flags.message,
+        platform,
+        now: () => now(io),
+      });
+      io.stdout.write(`${image.id}\n`);
+    });
+}
+
+async function importSource(from: string, io: CliIo): Promise<ArchiveSource> {
+  if (from === "-") {
+    if (io.stdin === undefined)
+      throw new TsstackError("image/invalid-argument", "importing from -: no standard input");
+    return io.stdin;
+  }
+  if (/^https?:\/\//i.test(from)) {
+    let response: Response;
+    try {
+      response = await fetch(from);
+    } catch (e) {
+      throw new TsstackError(
+        "image/import-failed",
+        `importing ${from}: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
+    if (!response.ok || response.body === null) {
+      throw new TsstackError(
+        "image/import-failed",
+        `importing ${from}: HTTP ${response.status} ${response.statusText}`,
+      );
+    }
+    return Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
+  }
+  const path = resolve(io.cwd, from);
+  // Open now so a missing file is reported before the store is touched.
+  const stream = createReadStream(path);
+  await new Promise<void>((ok, fail) => {
+    stream.once("open", () => {
+      ok();
+    });
+    stream.once("error", (e) => {
+      fail(new TsstackError("image/import-failed", `importing ${from}: ${e.message}`, { cause: e }));
+    });
+  });
+  return stream;
+}

@@ -1,0 +1,54 @@
+/**
+ * Crash-safe file replacement. Readers see either the old or the new content, never a torn file:
+ * the data goes to a temporary file in the same directory (rename is only atomic within a
+ * filesystem), is fsynced, renamed over the target, and the directory is fsynced so the rename itself
+ * survives a power loss.
+ */
+import { randomBytes } from "node:crypto";
+import { open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+/** Prefix and suffix of the temporary files, so an owner can sweep leftovers of a crash. */
+export const ATOMIC_TMP_PREFIX = ".";
+export const ATOMIC_TMP_SUFFIX = ".atomic-tmp";
+
+export function isAtomicTempName(name: string): boolean {
+  return name.startsWith(ATOMIC_TMP_PREFIX) && name.endsWith(ATOMIC_TMP_SUFFIX);
+}
+
+/**
+ * Atomically replaces `path` with `data`.
+ *
+ * @param mode permission bits of the new file (default 0o644; the umask applies).
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(
+    dir,
+    `${ATOMIC_TMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}${ATOMIC_TMP_SUFFIX}`,
+  );
+  const handle = await open(tmp, "wx", mode);
+  try {
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+  await fsyncDir(dir);
+}
+
+/** Makes renames and unlinks inside `dir` durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
