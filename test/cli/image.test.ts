@@ -1,4 +1,6 @@
 import { stat, readFile, writeFile } from "node:fs/promises";
+import { registryOptions } from "../../src/cli/commands/image.js";
+import { allowsPlainHttp } from "../../src/runtime/images/registry/client.js";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
@@ -379,5 +381,20 @@ describe("tsstack login", () => {
     const noUser = await run(["login", "--password-stdin", "example.com"], { stdin: "x" });
     expect(noUser.code).toBe(2);
     expect(noUser.stderr).toContain("Must provide --username with --password-stdin");
+  });
+});
+
+describe("registry options from the environment", () => {
+  it("allows plain HTTP only for loopback and the hosts listed in TSSTACK_INSECURE_REGISTRIES", () => {
+    const listed = registryOptions({
+      env: { TSSTACK_INSECURE_REGISTRIES: " reg.example:5000, 10.1.0.0/16 ," },
+    });
+    expect(listed.insecureRegistries).toEqual(["reg.example:5000", "10.1.0.0/16"]);
+    const insecure = listed.insecureRegistries ?? [];
+    expect(allowsPlainHttp("reg.example:5000", insecure)).toBe(true);
+    expect(allowsPlainHttp("10.1.2.3:5000", insecure)).toBe(true);
+    expect(allowsPlainHttp("other.example:5000", insecure)).toBe(false);
+    expect(allowsPlainHttp("127.0.0.1:5000", registryOptions({ env: {} }).insecureRegistries)).toBe(true);
+    expect(allowsPlainHttp("reg.example:5000", registryOptions({ env: {} }).insecureRegistries)).toBe(false);
   });
 });

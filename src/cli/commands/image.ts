@@ -76,9 +76,17 @@ function openStore(cmd: Command, io: CliIo): Promise<ImageStore> {
   return ImageStore.open(engineRoot(cmd.optsWithGlobals<EngineFlags>(), io));
 }
 
-/** Pull/push talk to registries with the user's `tsstack login` credentials. */
-function registryOptions(io: CliIo): RegistryClientOptions {
-  return { credentials: new CredentialStore(defaultAuthFilePath(io.env)) };
+/**
+ * Pull/push/login talk to registries with the user's `tsstack login` credentials. Plain HTTP is only
+ * for loopback and for the hosts (host, host:port or CIDR) listed in TSSTACK_INSECURE_REGISTRIES,
+ * comma-separated: the counterpart of Docker's `insecure-registries` daemon setting.
+ */
+export function registryOptions(io: Pick<CliIo, "env">): RegistryClientOptions {
+  const insecureRegistries = (io.env["TSSTACK_INSECURE_REGISTRIES"] ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  return { credentials: new CredentialStore(defaultAuthFilePath(io.env)), insecureRegistries };
 }
 
 function now(io: CliIo): Date {

@@ -12,6 +12,7 @@ import {
   login,
   logout,
 } from "../../runtime/images/registry/credentials.js";
+import { registryOptions } from "./image.js";
 import type { CliIo } from "../io.js";
 import { UsageError } from "./config.js";
 
@@ -56,7 +57,7 @@ export function loginCommands(program: Command, io: CliIo): void {
       if (username === "") throw new UsageError("username is empty");
       if (password === "") throw new UsageError("password is empty");
       const store = new CredentialStore(defaultAuthFilePath(io.env));
-      await login(registry, { username, password }, { store });
+      await login(registry, { username, password }, { store, client: registryOptions(io) });
       io.stdout.write("Login Succeeded\n");
     });
 
