@@ -2,7 +2,7 @@ import { Option, type Command } from "commander";
 import YAML from "yaml";
 import { formatIssue } from "../../spec/diagnostics.js";
 import { serviceConfigHash, toCanonical } from "../../spec/canonical.js";
-import { loadStack, type LoadedStack } from "../../spec/load.js";
+import type { LoadedStack } from "../../spec/load.js";
 import type { CliIo } from "../io.js";
 import { loadOptionsFrom, type ProjectFlags } from "../project-options.js";
 
@@ -31,7 +31,10 @@ export function configCommand(program: Command, io: CliIo): Command {
       "print `service hash` per line for the given services (comma-separated, or *)",
     )
     .option("-q, --quiet", "only validate; print nothing but problems")
-    .action((flags: ConfigFlags, cmd: Command) => {
+    .action(async (flags: ConfigFlags, cmd: Command) => {
+      // Loaded on use: the loader pulls in ajv and the Compose schema, which every other command
+      // (and --help, --version) would otherwise pay for at start-up.
+      const { loadStack } = await import("../../spec/load.js");
       const project = cmd.optsWithGlobals<ProjectFlags>();
       const loaded = loadStack(loadOptionsFrom(project, io));
       for (const w of loaded.warnings) io.stderr.write(`${formatIssue(w)}\n`);
