@@ -6,10 +6,15 @@
  *   npm run bench            (or: node --import tsx bench/spec-load.ts [services])
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadStack } from "../src/spec/load.js";
+import type { loadStack as LoadStack } from "../src/spec/load.js";
+
+// Measure the compiled loader (what `tsstack` runs), not the tsx-transpiled sources.
+const compiled = join(import.meta.dirname, "../dist/spec/load.js");
+if (!existsSync(compiled)) throw new Error(`${compiled} is missing: run \`npm run build\` first`);
+const { loadStack } = (await import(compiled)) as { loadStack: typeof LoadStack };
 
 const SERVICES = Number(process.argv[2] ?? 1000);
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 7);
