@@ -173,4 +173,23 @@ describe("the tsstack binary", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("does-not-exist.yml");
   });
+
+  it("keeps --env-file for itself when run through its shebang, as npx runs it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsstack-bin-"));
+    try {
+      writeFileSync(join(dir, "compose.yaml"), "services:\n  web:\n    image: nginx:${TAG}\n");
+      writeFileSync(join(dir, "vars.env"), "TAG=1.27\n");
+      const out = execFileSync(bin, ["config", "--env-file", "vars.env", "--images"], {
+        cwd: dir,
+        encoding: "utf8",
+      });
+      expect(out).toBe("nginx:1.27\n");
+      const missing = spawnSync(bin, ["config", "--env-file=nope.env"], { cwd: dir, encoding: "utf8" });
+      expect(missing.status).toBe(2);
+      expect(missing.stderr).toContain("nope.env");
+      expect(missing.stderr).not.toContain("node:");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
