@@ -16,12 +16,25 @@ export function isAtomicTempName(name: string): boolean {
   return name.startsWith(ATOMIC_TMP_PREFIX) && name.endsWith(ATOMIC_TMP_SUFFIX);
 }
 
+export interface AtomicWriteOptions {
+  /**
+   * Give the file exactly `mode`, whatever the umask: the temporary file is chmod'ed before anything is
+   * written to it. It is created with `mode` either way, so it is never more open than `mode`.
+   */
+  readonly exactMode?: boolean;
+}
+
 /**
  * Atomically replaces `path` with `data`.
  *
- * @param mode permission bits of the new file (default 0o644; the umask applies).
+ * @param mode permission bits of the new file (default 0o644; the umask applies unless `exactMode`).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const dir = dirname(path);
   const tmp = join(
     dir,
@@ -30,6 +43,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   const handle = await open(tmp, "wx", mode);
   try {
     try {
+      if (options.exactMode === true) await handle.chmod(mode);
       await handle.writeFile(data);
       await handle.sync();
     } finally {

@@ -12,8 +12,9 @@
  *   on the result so that they also apply when this file is merged over earlier ones.
  */
 import type { Diagnostics } from "./diagnostics.js";
-import { extendService, put } from "./merge.js";
+import { extendService } from "./merge.js";
 import { isMapping, type SourceLocation, type SourceMap, type YamlPath } from "./source.js";
+import { mapEntries, put } from "./tree.js";
 import { posix } from "node:path";
 
 export interface ExtendsContext {
@@ -43,25 +44,13 @@ export function resolveExtends(model: Dict, ctx: ExtendsContext): Dict {
   const services = model["services"];
   if (!isMapping(services)) return model;
   const resolver = new Resolver(ctx, model);
-  let outServices: Dict | undefined;
-  const names = Object.keys(services);
-  for (const name of names) {
-    const svc = services[name];
-    const value = resolver.resolve(resolver.top, services, name, []).value;
-    if (outServices === undefined) {
-      if (value === svc) continue;
-      // The first service that changed: the ones before it are copied as they are.
-      outServices = {};
-      for (const n of names) {
-        if (n === name) break;
-        put(outServices, n, services[n]);
-      }
-    }
-    put(outServices, name, value);
-  }
-  if (outServices === undefined) return model;
   // Positions, tags and `!reset` records of both containers are kept: only values changed.
-  ctx.sources.copyAll(services, outServices);
+  const outServices = mapEntries(
+    services,
+    (_svc, name) => resolver.resolve(resolver.top, services, name, []).value,
+    ctx.sources,
+  );
+  if (outServices === services) return model;
   const out: Dict = {};
   for (const k of Object.keys(model)) put(out, k, k === "services" ? outServices : model[k]);
   ctx.sources.copyAll(model, out);

@@ -14,6 +14,7 @@
 import type { Diagnostics } from "./diagnostics.js";
 import { isMapping, type SourceMap, type YamlPath } from "./source.js";
 import { goQuote, substitute, TemplateError, type Lookup } from "./template.js";
+import { mapEntries, mapItems } from "./tree.js";
 
 export interface InterpolateContext {
   readonly sources: SourceMap;
@@ -83,57 +84,19 @@ export function interpolateTree(tree: unknown, ctx: InterpolateContext): unknown
   // `$`), so an unchanged subtree is returned as is and keeps its positions without any copying.
   const visit = (value: unknown): unknown => {
     if (typeof value === "string") return visitString(value);
-    if (Array.isArray(value)) {
-      let out: unknown[] | undefined;
-      for (let i = 0; i < value.length; i++) {
-        const item: unknown = value[i];
-        path.push(i);
-        const v = visit(item);
-        path.pop();
-        if (out === undefined) {
-          if (Object.is(v, item)) continue;
-          out = value.slice(0, i);
-        }
-        out.push(v);
-      }
-      if (out === undefined) return value;
-      sources.copyAll(value, out);
-      return out;
-    }
-    if (isMapping(value)) {
-      let out: Record<string, unknown> | undefined;
-      const keys = Object.keys(value);
-      for (const key of keys) {
-        const item = value[key];
-        path.push(key);
-        const v = visit(item);
-        path.pop();
-        if (out === undefined) {
-          if (Object.is(v, item)) continue;
-          // The first entry that changed: the ones before it are copied as they are.
-          out = {};
-          for (const k of keys) {
-            if (k === key) break;
-            put(out, k, value[k]);
-          }
-        }
-        put(out, key, v);
-      }
-      if (out === undefined) return value;
-      sources.copyAll(value, out);
-      return out;
-    }
+    if (Array.isArray(value)) return mapItems(value, visitAt, sources);
+    if (isMapping(value)) return mapEntries(value, visitAt, sources);
     return value;
+  };
+  /** `visit` of the item at `key` of the container being visited. */
+  const visitAt = (item: unknown, key: string | number): unknown => {
+    path.push(key);
+    const v = visit(item);
+    path.pop();
+    return v;
   };
 
   return visit(tree);
-}
-
-/** Assigns an own property, also for the key `__proto__`: a literal `__proto__` key must stay data. */
-function put(o: Record<string, unknown>, k: string, v: unknown): void {
-  if (k === "__proto__")
-    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[k] = v;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -153,21 +116,23 @@ const toBoolean: Cast = (s) => {
     case "y":
     case "yes":
     case "on":
-      return {
-        value: true,
-        warning: `${goQuote(s)} for boolean is not supported by YAML 1.2, please use \`true\``,
-      };
+      return yaml11Boolean(s, true);
     case "n":
     case "no":
     case "off":
-      return {
-        value: false,
-        warning: `${goQuote(s)} for boolean is not supported by YAML 1.2, please use \`false\``,
-      };
+      return yaml11Boolean(s, false);
     default:
       return { error: `invalid boolean: ${s}` };
   }
 };
+
+/** A YAML 1.1 boolean spelling (`yes`, `off`…): still `value`, with a warning naming the 1.2 form. */
+function yaml11Boolean(s: string, value: boolean): CastResult {
+  return {
+    value,
+    warning: `${goQuote(s)} for boolean is not supported by YAML 1.2, please use \`${value}\``,
+  };
+}
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;

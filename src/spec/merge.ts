@@ -21,6 +21,7 @@
  */
 import type { Diagnostics } from "./diagnostics.js";
 import { formatLocation, isMapping, type EntryLocation, type SourceMap, type YamlPath } from "./source.js";
+import { mapEntries, put } from "./tree.js";
 
 export interface MergeContext {
   readonly sources: SourceMap;
@@ -581,32 +582,17 @@ class Merger {
    * are not visited.
    */
   uniqueIn(node: Dict, state: MatchState<Indexer>): Dict {
-    let out: Dict | undefined;
-    const keys = Object.keys(node);
-    for (const k of keys) {
-      const child = node[k];
-      let next = child;
-      if (typeof child === "object" && child !== null) {
+    return mapEntries(
+      node,
+      (child, k) => {
+        if (typeof child !== "object" || child === null) return child;
         const sub = state.next(k);
-        if (sub !== undefined) {
-          if (!Array.isArray(child)) next = this.uniqueIn(child as Dict, sub);
-          else if (sub.value !== undefined) next = this.dedupe(child, sub.value);
-        }
-      }
-      if (out === undefined) {
-        if (next === child) continue;
-        // The first entry that changed: the ones before it are copied as they are.
-        out = {};
-        for (const kj of keys) {
-          if (kj === k) break;
-          put(out, kj, node[kj]);
-        }
-      }
-      put(out, k, next);
-    }
-    if (out === undefined) return node;
-    this.#sources.copyAll(node, out);
-    return out;
+        if (sub === undefined) return child;
+        if (!Array.isArray(child)) return this.uniqueIn(child as Dict, sub);
+        return sub.value === undefined ? child : this.dedupe(child, sub.value);
+      },
+      this.#sources,
+    );
   }
 
   /**
@@ -730,13 +716,6 @@ function carry(
   if (!withTag) return;
   const tag = sources.tag(from, fromKey);
   if (tag !== undefined) sources.setTag(to, toKey, tag);
-}
-
-/** Assigns an own property, also for the key `__proto__` (which `o[k] = v` would treat as the prototype). */
-export function put(o: Dict, k: string, v: unknown): void {
-  if (k === "__proto__")
-    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[k] = v;
 }
 
 /** `KEY=VALUE` → `KEY`; `KEY` (unset) → `KEY`. */

@@ -16,8 +16,9 @@
  * schema reports those).
  */
 import { posix } from "node:path";
-import { parseVolumeSpec, put } from "./merge.js";
+import { parseVolumeSpec } from "./merge.js";
 import { isMapping, type SourceMap } from "./source.js";
+import { mapEntries, mapItems } from "./tree.js";
 
 export interface PathContext {
   readonly sources: SourceMap;
@@ -102,42 +103,12 @@ class Resolver {
 
   /** `fn` applied to every entry of a mapping. */
   entries(c: Dict, fn: (v: unknown, k: string) => unknown): Dict {
-    let out: Dict | undefined;
-    const keys = Object.keys(c);
-    for (const k of keys) {
-      const v = c[k];
-      const nv = fn(v, k);
-      if (out === undefined) {
-        if (Object.is(nv, v)) continue;
-        // The first entry that changed: the ones before it are copied as they are.
-        out = {};
-        for (const kj of keys) {
-          if (kj === k) break;
-          put(out, kj, c[kj]);
-        }
-      }
-      put(out, k, nv);
-    }
-    if (out === undefined) return c;
-    this.sources.copyAll(c, out);
-    return out;
+    return mapEntries(c, fn, this.sources);
   }
 
   /** `fn` applied to every item of a list. */
   items(list: unknown[], fn: (v: unknown) => unknown): unknown[] {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < list.length; i++) {
-      const v: unknown = list[i];
-      const nv = fn(v);
-      if (out === undefined) {
-        if (Object.is(nv, v)) continue;
-        out = list.slice(0, i);
-      }
-      out.push(nv);
-    }
-    if (out === undefined) return list;
-    this.sources.copyAll(list, out);
-    return out;
+    return mapItems(list, (v) => fn(v), this.sources);
   }
 
   /** `fn` applied to the entries of `v` that are mappings, when `v` is a mapping. */

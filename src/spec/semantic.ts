@@ -797,21 +797,9 @@ export interface PortBinding {
 export function publishedPorts(item: unknown): PortBinding | undefined {
   if (typeof item === "string") return parseShortPort(item);
   if (!isMapping(item)) return undefined;
-  const published = item["published"];
-  const host: Range | undefined =
-    typeof published === "number"
-      ? [published, published]
-      : typeof published === "string"
-        ? parseRange(published)
-        : undefined;
+  const host = rangeField(item["published"]);
   if (host === undefined) return undefined;
-  const target = item["target"];
-  const container: Range | undefined =
-    typeof target === "number"
-      ? [target, target]
-      : typeof target === "string"
-        ? parseRange(target)
-        : undefined;
+  const container = rangeField(item["target"]);
   const protocol = typeof item["protocol"] === "string" ? item["protocol"].toLowerCase() : "tcp";
   const ip = typeof item["host_ip"] === "string" ? item["host_ip"].replace(/^\[(.*)\]$/, "$1") : "";
   return binding(ip, protocol, host, container);
@@ -852,6 +840,12 @@ function binding(
   const hostPorts: number[] = [];
   for (let p = from; p <= to; p++) hostPorts.push(p);
   return { ip, protocol, hostPorts };
+}
+
+/** A long-syntax port field: a number is a one-port range, a string is parsed as `from[-to]`. */
+function rangeField(value: unknown): Range | undefined {
+  if (typeof value === "number") return [value, value];
+  return typeof value === "string" ? parseRange(value) : undefined;
 }
 
 function parseRange(text: string): Range | undefined {

@@ -1,13 +1,17 @@
 /**
  * A small tar writer for test fixtures, hostile ones included: names are written exactly as given
  * (`../evil`, `/etc/evil`, `.wh.../..`), any type can be emitted, and PAX/GNU long-name headers can
- * be forced. Deliberately independent of src/runtime/images/tar.ts, so the reader is not tested
- * against its own writer.
+ * be forced. Independent of the writers in src/runtime/images (tar.ts, tar-writer.ts), so the reader
+ * is not tested against its own writer; only the field encodings of tar-format.ts are shared.
  */
 import { spawnSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
-
-const BLOCK = 512;
+import {
+  BLOCK_SIZE as BLOCK,
+  paxRecordLength,
+  writeChecksum,
+  writeOctal,
+} from "../../src/runtime/images/tar-format.js";
 
 export interface EntryOptions {
   /** Permission bits (default 0644 for files, 0755 for directories, 0777 for symlinks). */
@@ -42,28 +46,21 @@ interface HeaderFields {
   patch?: (header: Buffer) => void;
 }
 
-function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, "0") + "\0";
-}
-
 function header(f: HeaderFields): Buffer {
   const b = Buffer.alloc(BLOCK);
   Buffer.from(f.name, "utf8").copy(b, 0, 0, 100);
-  b.write(octal(f.mode, 8), 100, "latin1");
-  b.write(octal(f.uid, 8), 108, "latin1");
-  b.write(octal(f.gid, 8), 116, "latin1");
-  b.write(octal(f.size, 12), 124, "latin1");
-  b.write(octal(f.mtime, 12), 136, "latin1");
+  writeOctal(b, 100, 8, f.mode);
+  writeOctal(b, 108, 8, f.uid);
+  writeOctal(b, 116, 8, f.gid);
+  writeOctal(b, 124, 12, f.size);
+  writeOctal(b, 136, 12, f.mtime);
   b.write(f.typeflag, 156, "latin1");
   Buffer.from(f.linkname, "utf8").copy(b, 157, 0, 100);
   b.write(f.magic === "gnu" ? "ustar  \0" : "ustar\x0000", 257, "latin1");
-  b.write(octal(f.devmajor, 8), 329, "latin1");
-  b.write(octal(f.devminor, 8), 337, "latin1");
+  writeOctal(b, 329, 8, f.devmajor);
+  writeOctal(b, 337, 8, f.devminor);
   f.patch?.(b);
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const c of b) sum += c;
-  b.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+  writeChecksum(b);
   return b;
 }
 
@@ -76,9 +73,7 @@ function paxData(records: Record<string, string | Buffer>): Buffer {
   const parts: Buffer[] = [];
   for (const [key, value] of Object.entries(records)) {
     const body = Buffer.concat([Buffer.from(` ${key}=`), Buffer.from(value), Buffer.from("\n")]);
-    let len = body.length + 1;
-    while (String(len).length + body.length !== len) len = String(len).length + body.length;
-    parts.push(Buffer.from(String(len)), body);
+    parts.push(Buffer.from(String(paxRecordLength(body.length))), body);
   }
   return Buffer.concat(parts);
 }

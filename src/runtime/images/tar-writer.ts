@@ -4,6 +4,7 @@
  * same entries give the same bytes (no host uid/gid names, no current time).
  */
 import { TsstackError } from "../../common/errors.js";
+import { BLOCK_SIZE, MAX_OCTAL_12, paxRecordLength, writeChecksum, writeOctal } from "./tar-format.js";
 
 export type TarEntryType = "file" | "directory" | "symlink" | "hardlink";
 
@@ -25,10 +26,6 @@ export interface TarWriteEntry {
    */
   readonly body?: Uint8Array | { readonly size: number; readonly open: () => AsyncIterable<Uint8Array> };
 }
-
-const BLOCK = 512;
-/** Largest value an 11-digit octal field holds; bigger sizes go in a PAX `size` record. */
-const MAX_OCTAL_11 = 0o77777777777;
 
 /** Encodes entries as a tar stream, ending with the two zero blocks. */
 export async function* writeTar(
@@ -57,10 +54,10 @@ export async function* writeTar(
         );
       }
     }
-    const pad = (BLOCK - (size % BLOCK)) % BLOCK;
+    const pad = (BLOCK_SIZE - (size % BLOCK_SIZE)) % BLOCK_SIZE;
     if (pad > 0) yield Buffer.alloc(pad);
   }
-  yield Buffer.alloc(BLOCK * 2);
+  yield Buffer.alloc(BLOCK_SIZE * 2);
 }
 
 /** Encodes a whole archive into memory (tests and small archives). */
@@ -79,7 +76,7 @@ function* headerBlocks(entry: TarWriteEntry, size: number): Generator<Buffer> {
   const pax: [string, string][] = [];
   if (split === undefined) pax.push(["path", name]);
   if (Buffer.byteLength(linkname) > 100) pax.push(["linkpath", linkname]);
-  if (size > MAX_OCTAL_11) pax.push(["size", String(size)]);
+  if (size > MAX_OCTAL_12) pax.push(["size", String(size)]);
   if (pax.length > 0) {
     const records = Buffer.from(pax.map(([k, v]) => paxRecord(k, v)).join(""));
     // Like GNU tar and Go's archive/tar: a PAX header named after the entry, in a PaxHeaders dir.
@@ -95,7 +92,7 @@ function* headerBlocks(entry: TarWriteEntry, size: number): Generator<Buffer> {
       linkname: "",
     });
     yield records;
-    const pad = (BLOCK - (records.length % BLOCK)) % BLOCK;
+    const pad = (BLOCK_SIZE - (records.length % BLOCK_SIZE)) % BLOCK_SIZE;
     if (pad > 0) yield Buffer.alloc(pad);
   }
   const typeflag = { file: "0", directory: "5", symlink: "2", hardlink: "1" }[entry.type];
@@ -107,7 +104,7 @@ function* headerBlocks(entry: TarWriteEntry, size: number): Generator<Buffer> {
     mode: entry.mode ?? defaultMode,
     uid: entry.uid ?? 0,
     gid: entry.gid ?? 0,
-    size: size > MAX_OCTAL_11 ? 0 : size,
+    size: size > MAX_OCTAL_12 ? 0 : size,
     mtime: entry.mtime ?? 0,
     linkname: truncateUtf8(linkname, 100),
   });
@@ -126,29 +123,21 @@ interface HeaderFields {
 }
 
 function header(f: HeaderFields): Buffer {
-  const b = Buffer.alloc(BLOCK);
+  const b = Buffer.alloc(BLOCK_SIZE);
   b.write(f.name, 0, 100, "utf8");
-  octal(b, 100, 8, f.mode & 0o7777);
-  octal(b, 108, 8, f.uid);
-  octal(b, 116, 8, f.gid);
-  octal(b, 124, 12, f.size);
-  octal(b, 136, 12, Math.max(0, Math.floor(f.mtime)));
+  writeOctal(b, 100, 8, f.mode & 0o7777);
+  writeOctal(b, 108, 8, f.uid);
+  writeOctal(b, 116, 8, f.gid);
+  writeOctal(b, 124, 12, f.size);
+  writeOctal(b, 136, 12, Math.max(0, Math.floor(f.mtime)));
   b.write(f.typeflag, 156, 1, "ascii");
   b.write(f.linkname, 157, 100, "utf8");
   b.write("ustar\u000000", 257, 8, "ascii");
-  octal(b, 329, 8, 0);
-  octal(b, 337, 8, 0);
+  writeOctal(b, 329, 8, 0);
+  writeOctal(b, 337, 8, 0);
   b.write(f.prefix, 345, 155, "utf8");
-  // The checksum is computed with its own field read as eight spaces.
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of b) sum += byte;
-  b.write(`${sum.toString(8).padStart(6, "0")}\u0000 `, 148, 8, "ascii");
+  writeChecksum(b);
   return b;
-}
-
-function octal(b: Buffer, offset: number, length: number, value: number): void {
-  b.write(`${value.toString(8).padStart(length - 1, "0")}\u0000`, offset, length, "ascii");
 }
 
 /** A ustar name of ≤100 bytes, or a prefix (≤155) + `/` + name (≤100); `undefined` if neither fits. */
@@ -166,10 +155,7 @@ function splitUstarName(name: string): { name: string; prefix: string } | undefi
 /** A PAX record `"<len> <key>=<value>\n"`, where `<len>` counts the whole record, itself included. */
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
-  const bodyLen = Buffer.byteLength(body);
-  let len = bodyLen + String(bodyLen).length;
-  if (String(len).length + bodyLen !== len) len = String(len).length + bodyLen;
-  return `${len}${body}`;
+  return `${paxRecordLength(Buffer.byteLength(body))}${body}`;
 }
 
 function baseName(name: string): string {

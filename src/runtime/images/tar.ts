@@ -16,8 +16,17 @@
  * header we validated.
  */
 import { TsstackError } from "../../common/errors.js";
+import {
+  BLOCK_SIZE,
+  MAX_OCTAL_12,
+  MAX_OCTAL_8,
+  headerChecksums,
+  paxRecordLength,
+  writeChecksum,
+  writeOctal,
+} from "./tar-format.js";
 
-export const BLOCK_SIZE = 512;
+export { BLOCK_SIZE };
 
 /** Largest PAX/GNU long-name payload we buffer (Go's `maxSpecialFileSize`). */
 const MAX_META_SIZE = 1 << 20;
@@ -127,13 +136,7 @@ function isZeroBlock(block: Buffer): boolean {
 function checksumOk(block: Buffer): boolean {
   const stored = parseNumeric(block, 148, 156);
   if (stored === undefined) return false;
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
-    unsigned += c;
-    signed += c >= 0x80 ? c - 0x100 : c;
-  }
+  const { unsigned, signed } = headerChecksums(block);
   return stored === unsigned || stored === signed;
 }
 
@@ -525,34 +528,15 @@ export class TarReader {
 // ---------------------------------------------------------------------------------------------------
 // Writer
 
-/** What the writer needs to know about one member. Strings are byte strings. */
-export interface TarHeaderFields {
-  readonly name: string;
-  readonly type: TarType;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly mtime: TarTime;
-  readonly linkname: string;
-  readonly devmajor: number;
-  readonly devminor: number;
+/** What the writer needs to know about one member: an entry, xattrs optional. Strings are byte strings. */
+export interface TarHeaderFields extends Omit<TarEntry, "xattrs"> {
   readonly xattrs?: ReadonlyMap<string, string>;
 }
 
-const MAX_OCTAL_8 = 0o7777777;
-const MAX_OCTAL_12 = 0o77777777777;
-
-function writeOctal(block: Buffer, start: number, width: number, value: number): void {
-  // width-1 digits then NUL, the form every reader accepts.
-  block.write(value.toString(8).padStart(width - 1, "0"), start, width - 1, "latin1");
-}
-
+/** A PAX record of byte strings (latin1: one character per byte). */
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
-  let len = body.length + 1;
-  while (String(len).length + body.length !== len) len = String(len).length + body.length;
-  return `${len}${body}`;
+  return `${paxRecordLength(body.length)}${body}`;
 }
 
 /** Writes one USTAR block at `at` (which need not be zeroed). */
@@ -576,10 +560,7 @@ function writeUstar(
   block.write("ustar\x0000", at + 257, 8, "latin1");
   writeOctal(block, at + 329, 8, f.devmajor);
   writeOctal(block, at + 337, 8, f.devminor);
-  block.fill(0x20, at + 148, at + 156);
-  let sum = 0;
-  for (let i = at; i < at + BLOCK_SIZE; i++) sum += block[i] ?? 0;
-  block.write(`${sum.toString(8).padStart(6, "0")}\0 `, at + 148, 8, "latin1");
+  writeChecksum(block, at);
 }
 
 /** PAX records for the fields of `f` that USTAR cannot hold ("" when none). */

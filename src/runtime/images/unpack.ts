@@ -151,15 +151,7 @@ export async function unpackLayer(opts: UnpackLayerOptions): Promise<UnpackLayer
       throw decompressFailed(what, decompressor, exits[0].code, null, err);
     }
     if (err instanceof TsstackError) throw prefixed(err, what);
-    const code = (err as NodeJS.ErrnoException).code;
-    if (typeof code === "string" && code.startsWith("Z_")) {
-      throw new TsstackError(
-        "layer/corrupt",
-        `${what}: gzip stream is corrupt or truncated (${errorText(err)})`,
-        { cause: err },
-      );
-    }
-    throw new TsstackError("layer/unpack-failed", `${what}: ${errorText(err)}`, { cause: err });
+    throw streamFailed(what, err);
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
@@ -197,15 +189,7 @@ export async function decompressedDigest(blobPath: string, mediaType: string): P
       if (typeof code === "number" && code !== 0) throw decompressFailed(what, decompressor, code, null, err);
     }
     if (err instanceof TsstackError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (typeof code === "string" && code.startsWith("Z_")) {
-      throw new TsstackError(
-        "layer/corrupt",
-        `${what}: gzip stream is corrupt or truncated (${errorText(err)})`,
-        { cause: err },
-      );
-    }
-    throw new TsstackError("layer/unpack-failed", `${what}: ${errorText(err)}`, { cause: err });
+    throw streamFailed(what, err);
   }
 }
 
@@ -454,6 +438,21 @@ function decompressFailed(
     `${what}: ${p.name} could not decompress the layer (${exitText(code, signal)})${detail ? `: ${detail}` : ""}`,
     { cause },
   );
+}
+
+/** A failure reading or decompressing the layer stream: zlib's errors mean a corrupt gzip stream. */
+function streamFailed(what: string, err: unknown): TsstackError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === "string" && code.startsWith("Z_")) {
+    return new TsstackError(
+      "layer/corrupt",
+      `${what}: gzip stream is corrupt or truncated (${errorText(err)})`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return new TsstackError("layer/unpack-failed", `${what}: ${errorText(err)}`, { cause: err });
 }
 
 function errorText(err: unknown): string {

@@ -15,10 +15,10 @@
  * over the old file), so a crash leaves either the old or the new file, never a torn or world-readable
  * one. Concurrent writers in one process are serialized; across processes the last rename wins.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { writeFileAtomic } from "../../../common/atomic.js";
 import { TsstackError } from "../../../common/errors.js";
 import {
   RegistryClient,
@@ -130,7 +130,7 @@ export class CredentialStore implements CredentialSource {
   private update(change: (file: AuthFile) => AuthFile | undefined): Promise<void> {
     const run = this.queue.then(async () => {
       const next = change(await this.read());
-      if (next) await writeFileAtomic(this.path, `${JSON.stringify(next, null, 2)}\n`);
+      if (next) await writeCredentialsFile(this.path, `${JSON.stringify(next, null, 2)}\n`);
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -138,35 +138,18 @@ export class CredentialStore implements CredentialSource {
 }
 
 /**
- * Writes `path` as owner-only (0600) atomically: temp file in the same directory (so rename is atomic),
- * chmod before rename (the umask never widens it, and an existing laxer file is replaced, not
- * reused), fsync of the file and then of the directory.
+ * Writes `path` as owner-only (0600) atomically (`writeFileAtomic`: temp file created 0600 in the same
+ * directory and chmod'ed before anything is written, so the umask never widens it and an existing laxer
+ * file is replaced, not reused; fsync of the file and then of the directory).
  */
-async function writeFileAtomic(path: string, content: string): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.auth.json.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+async function writeCredentialsFile(path: string, content: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   try {
-    const fh = await open(tmp, "wx", 0o600);
-    try {
-      await fh.chmod(0o600);
-      await fh.writeFile(content, "utf8");
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, content, 0o600, { exactMode: true });
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
     throw new TsstackError("registry/credentials", `writing credentials file ${path}: ${String(err)}`, {
       cause: err,
     });
-  }
-  const dh = await open(dir, "r");
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
   }
 }
 
