@@ -64,6 +64,10 @@ export class Diagnostics {
     this.issues.push({ severity: "warning", code, path, message, loc, hint });
   }
 
+  get errorCount(): number {
+    return this.#errorKeys.size;
+  }
+
   get hasErrors(): boolean {
     return this.issues.some((i) => i.severity === "error");
   }

@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { TsstackError } from "../common/errors.js";
 import { checkSemantics } from "./semantic.js";
 import { warnUnsupported } from "./capabilities.js";
@@ -20,7 +21,7 @@ import { mergeModels } from "./merge.js";
 import { normalize } from "./normalize.js";
 import { parseYaml } from "./parse.js";
 import { resolveRelativePaths } from "./paths.js";
-import { isMapping, SourceMap, type SourceLocation } from "./source.js";
+import { formatLocation, isMapping, SourceMap, type SourceLocation } from "./source.js";
 import { substitute } from "./template.js";
 import type { StackSpec } from "./types.js";
 import { validateSchema } from "./validate.js";
@@ -100,8 +101,11 @@ export function loadStack(opts: LoadOptions): LoadedStack {
   }
   // No stop here nor after the schema: the phases below tolerate values left as written by a failed
   // interpolation or a schema error, so one run reports every problem. Only normalize needs a valid model.
+  const errorsBefore = diags.errorCount;
   validateSchema(merged, { sources, diags });
-  const schemaValid = !diags.hasErrors;
+  // Values a failed interpolation left as written are still schema-checked; a later phase that
+  // trips over one again is deduplicated by Diagnostics (one error per value).
+  const schemaValid = diags.errorCount === errorsBefore;
 
   // Semantic checks run on the services the profiles enable, like compose-go: two profile variants
   // of one service may well publish the same port.
@@ -153,10 +157,13 @@ interface FileContext {
 function resolveFiles(opts: LoadOptions, readFile: (p: string) => string): string[] {
   if (opts.files !== undefined && opts.files.length > 0)
     return opts.files.map((f) => resolve(opts.workingDir, f));
+  // Like Compose: without -f, look in the project directory (if given) or the current directory,
+  // then in each parent directory up to the root.
+  const start = resolve(opts.workingDir, opts.projectDirectory ?? ".");
   const fromEnv = (lookup: (name: string) => string | undefined): string | undefined =>
     lookup("TSSTACK_FILE") ?? lookup("COMPOSE_FILE");
   let listed = fromEnv((name) => opts.environment[name]);
-  const dotenvPath = resolve(opts.workingDir, ".env");
+  const dotenvPath = resolve(start, ".env");
   if (listed === undefined && opts.envFiles === undefined && existsSync(dotenvPath)) {
     try {
       const env = readEnvFiles([dotenvPath], (name) => opts.environment[name], readFile);
@@ -170,15 +177,18 @@ function resolveFiles(opts: LoadOptions, readFile: (p: string) => string): strin
     return listed
       .split(separator)
       .filter((f) => f !== "")
-      .map((f) => resolve(opts.workingDir, f));
+      .map((f) => resolve(start, f));
   }
-  for (const name of DEFAULT_FILE_NAMES) {
-    const p = resolve(opts.workingDir, name);
-    if (existsSync(p)) return [p];
+  for (let dir = start; ; dir = dirname(dir)) {
+    for (const name of DEFAULT_FILE_NAMES) {
+      const p = resolve(dir, name);
+      if (existsSync(p)) return [p];
+    }
+    if (dirname(dir) === dir) break;
   }
   throw new TsstackError(
     "spec/no-file",
-    `no stack file found in ${opts.workingDir}: looked for ${DEFAULT_FILE_NAMES.join(", ")}`,
+    `no stack file found in ${start} or its parent directories: looked for ${DEFAULT_FILE_NAMES.join(", ")}`,
   );
 }
 
@@ -319,13 +329,17 @@ function applyIncludes(
       const target: Record<string, unknown> = { ...ours };
       if (ours !== undefined) sources.copyAll(ours, target);
       for (const [name, value] of Object.entries(theirs)) {
-        if (ours !== undefined && name in ours) {
+        if (ours !== undefined && Object.hasOwn(ours, name)) {
+          // The same definition reached twice (two includes sharing a common file) is one resource,
+          // as in Compose; two different ones are a conflict.
+          if (isDeepStrictEqual(ours[name], value)) continue;
+          const existing = sources.locate(out, [section, name], "key");
           diags.error(
             "include/conflict",
-            [section, name],
-            `${section}.${name} is declared here and also by included file ${first}`,
-            sources.locate(out, [section, name], "key"),
-            "rename one of them, or drop it from this file and use the included one",
+            [...path, section, name],
+            `included file ${first} declares ${section}.${name}, which is already declared${existing === undefined ? "" : ` at ${formatLocation(existing)}`} with a different definition`,
+            at,
+            "rename one of them, or keep a single definition",
           );
           continue;
         }
