@@ -70,7 +70,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     }
     if (e instanceof TsstackError) {
       io.stderr.write(`tsstack: ${e.message}\n`);
-      return e.code.startsWith("spec/") ? ExitCode.usage : ExitCode.failure;
+      return isInvalidInput(e.code) ? ExitCode.usage : ExitCode.failure;
     }
     io.stderr.write(`tsstack: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return ExitCode.failure;
@@ -90,4 +90,17 @@ function subcommandName(program: Command, argv: readonly string[]): string | und
     if (option?.required === true) i++;
   }
   return undefined;
+}
+
+/**
+ * Errors caused by what the user gave (a stack file, an image reference, an archive or layer that is
+ * malformed or hostile) exit 2 like usage errors; failures of the world (registry down, disk full) exit 1.
+ */
+export function isInvalidInput(code: string): boolean {
+  return (
+    code.startsWith("spec/") ||
+    /\/invalid(-|$)/.test(code) ||
+    code === "layer/hostile" ||
+    code === "layer/corrupt"
+  );
 }

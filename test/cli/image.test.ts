@@ -158,7 +158,7 @@ describe("tsstack load / images", () => {
     const r = await run(["--root", root, "load"], { stdin: archive });
     expect(r).toMatchObject({ code: 0, stdout: "Loaded image: busybox:stdin\n" });
     const tty = await run(["--root", root, "load"], { stdin: "", stdinIsTTY: true });
-    expect(tty.code).toBe(1);
+    expect(tty.code).toBe(2); // usage error (docker exits 1; tsstack uses 2 for usage and invalid input)
     expect(tty.stderr).toContain("requested load from stdin, but stdin is empty");
   });
 
@@ -259,7 +259,7 @@ describe("tsstack save / import", () => {
     expect(piped.code).toBe(0);
     expect(piped.bytes.length).toBeGreaterThan(1024);
     const tty = await run([...root, "save", "busybox"], { stdoutIsTTY: true });
-    expect(tty.code).toBe(1);
+    expect(tty.code).toBe(2);
     expect(tty.stderr).toContain("cowardly refusing to save to a terminal");
 
     for (const input of [await readFile(out), piped.bytes]) {

@@ -75,6 +75,23 @@ export async function loadArchive(
   source: ArchiveSource,
   opts: LoadOptions = {},
 ): Promise<LoadResult> {
+  try {
+    return await loadArchiveContents(store, source, opts);
+  } catch (e) {
+    // Name the archive in every error: "loading image archive /path/x.tar: …".
+    if (e instanceof TsstackError && typeof source === "string") {
+      const message = e.message.replace(/^loading image archive:\s*/, "");
+      throw new TsstackError(e.code, `loading image archive ${source}: ${message}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+async function loadArchiveContents(
+  store: ImageStoreApi,
+  source: ArchiveSource,
+  opts: LoadOptions,
+): Promise<LoadResult> {
   const contents = await readArchive(store, openSource(source));
   if (contents.metadata.has("index.json"))
     return { format: "oci", images: await loadOci(store, contents, opts) };
@@ -83,12 +100,12 @@ export async function loadArchive(
   if (contents.metadata.has("repositories")) {
     throw new TsstackError(
       "image/unsupported-archive",
-      "loading image archive: it has a `repositories` file but no manifest.json (the pre-1.10 `docker save` format, which tsstack does not read)",
+      "it has a `repositories` file but no manifest.json (the pre-1.10 `docker save` format, which tsstack does not read)",
     );
   }
   throw new TsstackError(
     "image/unsupported-archive",
-    "loading image archive: neither manifest.json (docker save) nor index.json (OCI layout) found in it",
+    "neither manifest.json (docker save) nor index.json (OCI layout) found in it",
   );
 }
 
