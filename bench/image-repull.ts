@@ -67,6 +67,7 @@ try {
     again.push(performance.now() - t0);
     if (againStats.layerBytes !== 0)
       throw new Error(`re-pull transferred ${againStats.layerBytes} layer bytes`);
+    await store.close();
     rmSync(root, { recursive: true, force: true });
 
     const dir = join(work, `skopeo-${run}`);

@@ -72,8 +72,16 @@ export function imageCommands(program: Command, io: CliIo): void {
   }
 }
 
+/**
+ * Opens the image store under the engine root; the caller must close it (`await using`), which
+ * releases the store root's lock for the next command. Waits for another command holding it.
+ */
 function openStore(cmd: Command, io: CliIo): Promise<ImageStore> {
-  return ImageStore.open(engineRoot(cmd.optsWithGlobals<EngineFlags>(), io));
+  return ImageStore.open(engineRoot(cmd.optsWithGlobals<EngineFlags>(), io), {
+    onLockWait: ({ root }) => {
+      io.stderr.write(`waiting for another tsstack command using ${root}…\n`);
+    },
+  });
 }
 
 /**
@@ -109,7 +117,7 @@ function definePull(cmd: Command, io: CliIo): Command {
     .action(async (name: string, flags: TransferFlags, c: Command) => {
       const ref = parseReference(name);
       const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       const say = (s: string): void => {
         if (flags.quiet !== true) io.stdout.write(s);
       };
@@ -139,7 +147,7 @@ function definePush(cmd: Command, io: CliIo): Command {
     .option("-q, --quiet", "print only the pushed reference")
     .action(async (name: string, flags: TransferFlags, c: Command) => {
       const ref = parseReference(name);
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       const say = (s: string): void => {
         if (flags.quiet !== true) io.stdout.write(s);
       };
@@ -249,7 +257,7 @@ function defineLs(cmd: Command, io: CliIo): Command {
     .action(async (reference: string | undefined, flags: LsFlags, c: Command) => {
       const filters = parseFilters(flags.filter ?? []);
       if (reference !== undefined) filters.reference.push(reference);
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       const images: ImageRecord[] = [];
       for (const image of await store.list()) {
         if (await matchesFilters(store, image, filters)) images.push(image);
@@ -559,7 +567,7 @@ function defineInspect(cmd: Command, io: CliIo): Command {
       "format with a Go-style template, e.g. '{{.Id}}' or '{{json .Config}}'",
     )
     .action(async (refs: string[], flags: { format?: string }, c: Command) => {
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       const found: unknown[] = [];
       const missing: string[] = [];
       for (const ref of refs) {
@@ -608,7 +616,7 @@ function defineRm(cmd: Command, io: CliIo): Command {
     .option("-f, --force", "remove an image with several names by id, or untag one in use")
     .option("--no-prune", "accepted for docker compatibility (tsstack images have no untagged parents)")
     .action(async (refs: string[], flags: { force?: boolean }, c: Command) => {
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       const errors: Error[] = [];
       for (const ref of refs) {
         try {
@@ -632,7 +640,7 @@ function defineTag(cmd: Command, io: CliIo): Command {
     .argument("<source>", "SOURCE_IMAGE[:TAG] or id")
     .argument("<target>", "TARGET_IMAGE[:TAG]")
     .action(async (source: string, target: string, _flags: unknown, c: Command) => {
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       await store.tag(source, target);
     });
 }
@@ -656,7 +664,7 @@ function definePrune(cmd: Command, io: CliIo): Command {
           return;
         }
       }
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       const { deleted, reclaimedBytes } = await store.prune({ all: flags.all === true });
       if (deleted.length > 0) {
         io.stdout.write("Deleted Images:\n");
@@ -684,7 +692,7 @@ function defineLoad(cmd: Command, io: CliIo): Command {
         }
         source = io.stdin;
       }
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       const { images } = await loadArchive(store, source);
       for (const { image, names } of images) {
         if (names.length === 0) io.stdout.write(`Loaded image ID: ${image.id}\n`);
@@ -718,7 +726,7 @@ function defineSave(cmd: Command, io: CliIo): Command {
         }
         dest = io.stdoutBytes;
       }
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       await saveArchive(store, refs, dest, flags.format);
     });
 }
@@ -753,7 +761,7 @@ function defineImport(cmd: Command, io: CliIo): Command {
       }
       const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
       const source = await importSource(from, io);
-      const store = await openStore(c, io);
+      await using store = await openStore(c, io);
       const image = await importRootfs(store, source, name, changes, {
         sourceName: from,
         message: flags.message,

@@ -23,8 +23,11 @@
  * So a killed pull leaves at worst unreferenced blobs and snapshots, which the next pull reuses
  * (they are verified content) and gc otherwise collects, and no half-registered image.
  *
- * One process owns a store root: the mutex below serializes this process only, and `open` empties
- * tmp/, which would break another process's downloads.
+ * One open store owns a store root: `open` takes an exclusive lock file (`images/lock`, see
+ * src/common/lock.ts) before emptying tmp/ or reading db.json, and holds it until `close()`. Another
+ * process, or a second `open` of the same root in this process, waits for it (up to `lockTimeoutMs`)
+ * and then fails with `store/locked`. A lock left by a crashed or killed process is taken over. Within
+ * the lock, the mutex below serializes this store's own operations.
  */
 import { randomBytes } from "node:crypto";
 import type { Dirent } from "node:fs";
@@ -34,6 +37,7 @@ import { join } from "node:path";
 
 import { fsyncDir, isAtomicTempName, writeFileAtomic } from "../../common/atomic.js";
 import { TsstackError } from "../../common/errors.js";
+import { acquireLock, type Lock } from "../../common/lock.js";
 import { chainIds, DigestHasher, digestHex, isDigest, sha256, verifyDigest } from "./digest.js";
 import { formatReference, formatRepository, parseReference } from "./reference.js";
 import {
@@ -81,10 +85,19 @@ export interface ImageStoreOptions {
    * its config claims). For tests and metrics.
    */
   readonly onVerify?: (layer: { readonly digest: Digest; readonly diffId: Digest }) => void;
+  /**
+   * How long `open` waits for another holder of the store root (another process, or a store of this
+   * process not yet closed) before failing with `store/locked`. Default: 60 s.
+   */
+  readonly lockTimeoutMs?: number;
+  /** Called once if `open` has to wait for another holder of the store root. */
+  readonly onLockWait?: (info: { readonly root: string; readonly holderPid: number | undefined }) => void;
 }
 
 const DB_VERSION = 1;
 const DEFAULT_BLOB_GRACE_MS = 60 * 60 * 1000;
+const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+const LOCK_POLL_MS = 50;
 const OCI_LAYOUT = `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}\n`;
 const HEX64_RE = /^[a-f0-9]{64}$/;
 const ID_PREFIX_RE = /^(?:sha256:)?([a-f0-9]{1,64})$/;
@@ -163,8 +176,10 @@ export class ImageStore implements ImageStoreApi {
    */
   readonly #pendingDiffIds = new Map<Digest, Digest>();
   #db: Db;
+  readonly #lock: Lock;
+  #closed: Promise<void> | undefined;
 
-  private constructor(root: string, db: Db, opts: ImageStoreOptions) {
+  private constructor(root: string, db: Db, lock: Lock, opts: ImageStoreOptions) {
     this.root = root;
     this.platform = opts.platform ?? hostPlatform();
     this.#dir = join(root, "images");
@@ -177,15 +192,50 @@ export class ImageStore implements ImageStoreApi {
     this.#now = opts.now ?? Date.now;
     this.#onVerify = opts.onVerify;
     this.#db = db;
+    this.#lock = lock;
   }
 
   /**
    * Opens (creating if needed) the store under `<root>/images`, discarding whatever a previous
-   * process left in flight: tmp/ and interrupted atomic writes.
+   * process left in flight: tmp/ and interrupted atomic writes. Holds the store root's lock until
+   * `close()`: callers must close the store (or `await using` it).
    */
   static async open(root: string, opts: ImageStoreOptions = {}): Promise<ImageStore> {
     const dir = join(root, "images");
     const tmpDir = join(dir, "tmp");
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw new TsstackError("image/store-unavailable", `opening image store ${dir}: ${errorText(error)}`, {
+        cause: error,
+      });
+    }
+    const lock = await acquireLock(join(dir, "lock"), {
+      timeoutMs: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+      pollMs: LOCK_POLL_MS,
+      resource: `image store ${root}`,
+      onWait: (holderPid) => opts.onLockWait?.({ root, holderPid }),
+    }).catch((error: unknown) => {
+      if (error instanceof TsstackError) throw error;
+      throw new TsstackError("image/store-unavailable", `locking image store ${dir}: ${errorText(error)}`, {
+        cause: error,
+      });
+    });
+    try {
+      return await ImageStore.#openLocked(root, dir, tmpDir, lock, opts);
+    } catch (error) {
+      await lock.release().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  static async #openLocked(
+    root: string,
+    dir: string,
+    tmpDir: string,
+    lock: Lock,
+    opts: ImageStoreOptions,
+  ): Promise<ImageStore> {
     try {
       await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
       await mkdir(join(dir, "snapshots"), { recursive: true });
@@ -202,10 +252,23 @@ export class ImageStore implements ImageStoreApi {
         cause: error,
       });
     }
-    const store = new ImageStore(root, await loadDb(join(dir, "db.json")), opts);
+    const store = new ImageStore(root, await loadDb(join(dir, "db.json")), lock, opts);
     // index.json is derived; a crash may have left it one commit behind db.json.
     await store.#writeIndex(store.#db);
     return store;
+  }
+
+  /**
+   * Releases the store root's lock once the operations already started have settled. Idempotent; the
+   * store must not be used afterwards.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#mutex.run(() => this.#lock.release());
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   blobPath(digest: Digest): string {

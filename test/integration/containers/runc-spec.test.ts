@@ -11,13 +11,14 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildRuntimeSpec, type ContainerConfig } from "../../../src/runtime/containers/oci-spec.js";
-import { ImageStore } from "../../../src/runtime/images/store.js";
 import type { ImageConfig } from "../../../src/runtime/images/types.js";
 import { addBusyboxImage, buildBusyboxImage } from "../../helpers/busybox-image.js";
+import { useImageStores } from "../../helpers/stores.js";
 import { useTmpDirs } from "../../helpers/tmp.js";
 
 const execFileP = promisify(execFile);
 const tmp = useTmpDirs("tsstack-runc-");
+const openStore = useImageStores();
 const RUNC = ["/usr/sbin/runc", "/usr/bin/runc"].find((p) => existsSync(p));
 const canRun = RUNC !== undefined && process.getuid?.() === 0;
 
@@ -41,7 +42,7 @@ afterEach(async () => {
 
 /** A bundle with the busybox rootfs copied out of the store's snapshots, lowest layer first. */
 async function busyboxBundle(): Promise<{ bundle: string; rootfs: string; image: ImageConfig }> {
-  const store = await ImageStore.open(await tmp());
+  const store = await openStore(await tmp());
   const record = await addBusyboxImage(store, await buildBusyboxImage());
   const image = JSON.parse((await store.readBlob(record.id)).toString()) as ImageConfig;
   const bundle = await tmp();

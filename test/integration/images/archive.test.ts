@@ -28,14 +28,16 @@ import {
   writeBusyboxOciLayout,
   type BusyboxImage,
 } from "../../helpers/busybox-image.js";
+import { useImageStores } from "../../helpers/stores.js";
 import { useTmpDirs } from "../../helpers/tmp.js";
 
 const execFileP = promisify(execFile);
 const tmp = useTmpDirs("tsstack-archive-");
+const openStore = useImageStores();
 const haveSkopeo = existsSync("/usr/bin/skopeo");
 
 async function newStore(): Promise<ImageStore> {
-  return ImageStore.open(await tmp());
+  return openStore(await tmp());
 }
 
 async function skopeo(...args: string[]): Promise<string> {

@@ -44,11 +44,13 @@ import {
   type RegistryFixture,
   type TestImage,
 } from "../../helpers/registry.js";
+import { useImageStores } from "../../helpers/stores.js";
 import { startTokenServer, type TokenServer } from "../../helpers/token-server.js";
 
 /** Temp dirs and fixtures made by this file; removed / stopped in afterAll, leftovers asserted. */
 const tempDirs: string[] = [];
 const registries: RegistryFixture[] = [];
+const openStore = useImageStores();
 
 async function tempDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `tsstack-${prefix}-`));
@@ -57,7 +59,7 @@ async function tempDir(prefix: string): Promise<string> {
 }
 
 async function newStore(): Promise<ImageStore> {
-  return ImageStore.open(await tempDir("store"));
+  return openStore(await tempDir("store"));
 }
 
 async function registry(opts: Parameters<typeof startRegistry>[0] = {}): Promise<RegistryFixture> {

@@ -25,11 +25,13 @@ import {
 } from "../../../src/runtime/images/store.js";
 import { MediaType, type ImageIndex } from "../../../src/runtime/images/types.js";
 import { unpackLayer } from "../../../src/runtime/images/unpack.js";
+import { useImageStores } from "../../helpers/stores.js";
 import { useTmpDirs } from "../../helpers/tmp.js";
 
 const execFileAsync = promisify(execFile);
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const tmp = useTmpDirs("tsstack-store-");
+const openTracked = useImageStores();
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Building layers and images                                                                       */
@@ -134,7 +136,7 @@ async function openStore(
   opts: ImageStoreOptions = {},
 ): Promise<{ store: ImageStore; calls: string[] }> {
   const counting = countingUnpack();
-  const store = await ImageStore.open(root, { unpack: counting.unpack, blobGracePeriodMs: 0, ...opts });
+  const store = await openTracked(root, { unpack: counting.unpack, blobGracePeriodMs: 0, ...opts });
   return { store, calls: counting.calls };
 }
 
@@ -362,7 +364,8 @@ describe("ImageStore: adding images", () => {
     // The good lower layer is a verified snapshot and stays for reuse; the bad one left no trace.
     expect(await ls(dirs(root).snapshots)).toEqual([good.diffId.slice(7)]);
     expect(await ls(dirs(root).tmp)).toEqual([]);
-    const reopened = await ImageStore.open(root, { unpack: unpackLayer });
+    await store.close();
+    const reopened = await openTracked(root, { unpack: unpackLayer });
     expect(await reopened.list()).toEqual([]);
   });
 
@@ -583,6 +586,7 @@ describe("ImageStore: every layer blob is verified against its diff ID", () => {
 
     // Refused every time, after a reopen too: a failed check is not remembered as a pass.
     expect((await rejection(store.addImage(b.manifest))).code).toBe("image/diff-id-mismatch");
+    await store.close();
     const reopened = await countingStore(root);
     expect((await rejection(reopened.store.addImage(b.manifest))).code).toBe("image/diff-id-mismatch");
     expect(reopened.verified).toEqual([evil.digest]);
@@ -648,6 +652,7 @@ describe("ImageStore: every layer blob is verified against its diff ID", () => {
     await first.store.addImage(b.manifest, { names: ["b:1"] });
     expect(first.verified).toEqual([plain.digest]);
     expect(await dbDiffIds(root)).toEqual({ [gzip.digest]: gzip.diffId, [plain.digest]: plain.diffId });
+    await first.store.close();
 
     const second = await countingStore(root);
     const c = makeImage([plain], { label: "c" });
@@ -684,6 +689,7 @@ describe("ImageStore: every layer blob is verified against its diff ID", () => {
       unknown
     >;
     await writeFile(dbPath, JSON.stringify(legacy));
+    await first.store.close();
 
     const second = await countingStore(root);
     expect((await second.store.resolve("a:1"))?.id).toBe(a.id);
@@ -856,6 +862,7 @@ describe("ImageStore: crash safety", () => {
     expect(await ls(dirs(root).snapshots)).toHaveLength(2);
     expect(await first.store.list()).toEqual([]);
     await rm(dbPath, { recursive: true });
+    await first.store.close();
 
     const second = await openStore(root);
     expect(await second.store.list()).toEqual([]);
@@ -878,6 +885,7 @@ describe("ImageStore: crash safety", () => {
     await putBlobs(store, image);
     const manifestPath = join(await tmp(), "manifest.json");
     await writeFile(manifestPath, image.manifest);
+    await store.close();
 
     const childPath = join(await tmp(), "child.mjs");
     await writeFile(
@@ -937,7 +945,9 @@ describe("ImageStore: crash safety", () => {
     expect(await readFile(join(dirs(root).tmp, leftover ?? "", "half-written"), "utf8")).toBe("x");
     expect(await ls(dirs(root).snapshots)).toEqual([lower.diffId.slice(7)]);
 
-    const reopened = await openStore(root);
+    // The killed process still has its lock file on the store root; the next open takes it over.
+    expect((await readFile(join(root, "images", "lock"), "utf8")).split("\n")[0]).toBe(String(child.pid));
+    const reopened = await openStore(root, { lockTimeoutMs: 5_000 });
     expect(await ls(dirs(root).tmp)).toEqual([]);
     expect(await reopened.store.list()).toEqual([]);
     const record = await reopened.store.addImage(image.manifest, { names: ["killed:1"] });
@@ -964,6 +974,7 @@ describe("ImageStore: crash safety", () => {
     // What a crash inside writeFileAtomic leaves: a half-written temp file beside db.json.
     const torn = join(imagesDir, ".db.json.4242.0123456789ab.atomic-tmp");
     await writeFile(torn, '{"version": 1, "images": {');
+    await store.close();
     const reopened = await openStore(root);
     expect((await reopened.store.resolve("keep:1"))?.id).toBe(image.id);
     await expect(stat(torn)).rejects.toThrow();
@@ -971,7 +982,7 @@ describe("ImageStore: crash safety", () => {
 
   it("a corrupt db.json is reported, not silently replaced by an empty store", async () => {
     const root = await tmp();
-    await openStore(root);
+    await (await openStore(root)).store.close();
     await writeFile(join(root, "images", "db.json"), "{ not json");
     const error = await rejection(ImageStore.open(root));
     expect(error.code).toBe("image/store-corrupt");
@@ -1061,4 +1072,128 @@ describe("writeFileAtomic", () => {
     await expect(writeFileAtomic(path, "new")).rejects.toThrow();
     expect(await ls(dir)).toEqual(["target"]);
   });
+});
+
+describe("ImageStore: one owner per store root", () => {
+  /** Runs a script under tsx in a child process; resolves with its exit code and output. */
+  function runChild(
+    script: string,
+    args: readonly string[],
+  ): {
+    child: ReturnType<typeof spawn>;
+    done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  } {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (data: Buffer) => (stdout += data.toString()));
+    child.stderr.on("data", (data: Buffer) => (stderr += data.toString()));
+    const done = once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr }));
+    return { child, done };
+  }
+
+  it("concurrent CLI imports into one root all succeed and all images are listed", async () => {
+    const root = await tmp();
+    const work = await tmp();
+    const cli = join(work, "cli.mjs");
+    await writeFile(
+      cli,
+      `const [mainUrl, ...args] = process.argv.slice(2);
+      const { main } = await import(mainUrl);
+      process.exitCode = await main(args);
+      `,
+    );
+    const mainUrl = pathToFileURL(join(repoRoot, "src/cli/main.ts")).href;
+    const names = ["img0:1", "img1:1", "img2:1", "img3:1"];
+    const tars = await Promise.all(
+      names.map(async (name, i) => {
+        const path = join(work, `rootfs-${i}.tar`);
+        await writeFile(path, (await makeLayer({ [`file-${i}`]: name }, "none")).blob);
+        return path;
+      }),
+    );
+    const results = await Promise.all(
+      names.map(
+        (name, i) => runChild(cli, [mainUrl, "--root", root, "image", "import", tars[i] ?? "", name]).done,
+      ),
+    );
+    for (const result of results) {
+      expect(result.stderr).not.toMatch(/internal|EEXIST|ENOENT/);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    }
+
+    const store = await openTracked(root);
+    expect((await store.list()).flatMap((image) => image.repoTags).sort()).toEqual(
+      names.map((name) => `docker.io/library/${name}`),
+    );
+    expect(await ls(dirs(root).tmp)).toEqual([]);
+    await store.close();
+    // Every command released the lock: nothing but the store's own files is left.
+    expect((await ls(join(root, "images"))).filter((name) => name.includes("lock"))).toEqual([]);
+  }, 60_000);
+
+  it("a second open of the same root waits for close(), or fails with store/locked naming the holder", async () => {
+    const root = await tmp();
+    const first = await openTracked(root);
+
+    const waits: unknown[] = [];
+    const error = await rejection(
+      ImageStore.open(root, { lockTimeoutMs: 100, onLockWait: (info) => waits.push(info) }),
+    );
+    expect(error.code).toBe("store/locked");
+    expect(error.message).toContain(root);
+    expect(error.message).toContain(`process ${process.pid}`);
+    expect(error.message).toContain("wait for it or stop it");
+    expect(waits).toEqual([{ root, holderPid: process.pid }]);
+
+    const second = openTracked(root, { lockTimeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    await first.close();
+    await first.close(); // idempotent
+    await (await second).close();
+  });
+
+  it("a lock left by a SIGKILLed holder is taken over by the next open", async () => {
+    const root = await tmp();
+    const script = join(await tmp(), "holder.mjs");
+    await writeFile(
+      script,
+      `const [storeUrl, root] = process.argv.slice(2);
+      const { ImageStore } = await import(storeUrl);
+      await ImageStore.open(root);
+      process.stdout.write("locked\\n");
+      setInterval(() => {}, 1000);
+      `,
+    );
+    const { child, done } = runChild(script, [
+      pathToFileURL(join(repoRoot, "src/runtime/images/store.ts")).href,
+      root,
+    ]);
+    try {
+      await new Promise<void>((resolveReady, reject) => {
+        child.stdout?.on("data", (data: Buffer) => {
+          if (data.toString().includes("locked")) resolveReady();
+        });
+        void done.then((r) => {
+          reject(new Error(`holder exited early: ${r.stderr}`));
+        });
+      });
+      // Alive, it keeps the root.
+      expect((await rejection(ImageStore.open(root, { lockTimeoutMs: 100 }))).code).toBe("store/locked");
+    } finally {
+      child.kill("SIGKILL");
+      await done;
+    }
+
+    const lockPath = join(root, "images", "lock");
+    expect((await readFile(lockPath, "utf8")).split("\n")[0]).toBe(String(child.pid));
+    const store = await openTracked(root, { lockTimeoutMs: 5_000 });
+    expect((await readFile(lockPath, "utf8")).split("\n")[0]).toBe(String(process.pid));
+    await store.close();
+    await expect(stat(lockPath)).rejects.toThrow();
+  }, 30_000);
 });

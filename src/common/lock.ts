@@ -1,0 +1,191 @@
+/**
+ * Exclusive, crash-safe lock files between processes (Node has no flock).
+ *
+ * The lock is a file created with O_EXCL (`open(path, "wx")`) holding the owner's pid and a token
+ * unique to this acquisition. A lock whose pid is no longer running (`kill(pid, 0)` → ESRCH) is stale:
+ * its owner crashed or was killed, and the next acquirer takes it over. Takeover is race-safe: the
+ * stale file is renamed to a unique name first, and only deleted if it still has the content that was
+ * judged stale; if another process replaced it in between, that live lock is put back.
+ *
+ * Within one process, a second `acquireLock` of the same path waits like another process would (the
+ * holder's pid is alive): locks are not re-entrant.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync, unlinkSync } from "node:fs";
+import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
+
+import { TsstackError } from "./errors.js";
+
+export interface LockOptions {
+  /** How long to wait for a live holder before failing with `store/locked`. */
+  readonly timeoutMs: number;
+  /** How often to check the lock while waiting. */
+  readonly pollMs: number;
+  /** Called once, when the lock is found held by a live process and waiting begins. */
+  readonly onWait?: (holderPid: number | undefined) => void;
+  /** What the lock protects, for the error message. Default: the lock path. */
+  readonly resource?: string;
+}
+
+export interface Lock {
+  readonly path: string;
+  /** Removes the lock file if it is still ours. Idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * A lock file whose content cannot be parsed (its owner died between creating and writing it) is
+ * treated as stale once it is this old; younger, its owner may still be writing it.
+ */
+const UNREADABLE_STALE_MS = 5_000;
+
+/** Locks this process holds: lock path → content, removed on exit if the owner never released. */
+const held = new Map<string, string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once("exit", () => {
+    for (const [path, content] of held) {
+      try {
+        if (readFileSync(path, "utf8") === content) unlinkSync(path);
+      } catch {
+        // best effort
+      }
+    }
+    held.clear();
+  });
+}
+
+export async function acquireLock(path: string, opts: LockOptions): Promise<Lock> {
+  const resource = opts.resource ?? path;
+  const content = `${process.pid}\n${randomBytes(12).toString("hex")}\n${new Date().toISOString()}\n`;
+  const deadline = Date.now() + opts.timeoutMs;
+  let waiting = false;
+  for (;;) {
+    if (await tryCreate(path, content)) break;
+    const holder = await readHolder(path);
+    if (holder === undefined) continue; // vanished: released just now
+    if (await isStale(path, holder)) {
+      await removeStale(path, holder.content);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      const who = holder.pid !== undefined ? `process ${holder.pid}` : "another process";
+      throw new TsstackError(
+        "store/locked",
+        `${resource} is locked by ${who} (lock file ${path}): another tsstack command is using ${resource}; wait for it or stop it`,
+      );
+    }
+    if (!waiting) {
+      waiting = true;
+      opts.onWait?.(holder.pid);
+    }
+    await sleep(Math.min(opts.pollMs, Math.max(1, deadline - Date.now())));
+  }
+  held.set(path, content);
+  installExitHook();
+  let released = false;
+  return {
+    path,
+    async release(): Promise<void> {
+      if (released) return;
+      released = true;
+      held.delete(path);
+      const current = await readFile(path, "utf8").catch(() => undefined);
+      if (current === content) await unlink(path).catch(ignoreMissing);
+    },
+  };
+}
+
+async function tryCreate(path: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, "wx", 0o644);
+  } catch (error) {
+    if (errnoCode(error) === "EEXIST") return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } catch (error) {
+    await unlink(path).catch(() => undefined);
+    throw error;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+  return true;
+}
+
+interface Holder {
+  readonly content: string;
+  readonly pid: number | undefined;
+}
+
+async function readHolder(path: string): Promise<Holder | undefined> {
+  let content: string;
+  try {
+    content = await readFile(path, "utf8");
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+  const first = content.split("\n", 1)[0] ?? "";
+  const pid = /^[1-9][0-9]*$/.test(first) && content.includes("\n") ? Number(first) : undefined;
+  return { content, pid };
+}
+
+async function isStale(path: string, holder: Holder): Promise<boolean> {
+  if (holder.pid === undefined) {
+    const info = await stat(path).catch(() => undefined);
+    return info !== undefined && Date.now() - info.mtimeMs > UNREADABLE_STALE_MS;
+  }
+  return !isAlive(holder.pid);
+}
+
+/** Whether a process with this pid exists (EPERM: it does, owned by another user). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) !== "ESRCH";
+  }
+}
+
+/**
+ * Removes a stale lock file that had `staleContent`, without ever deleting a lock another process
+ * took in the meantime.
+ */
+async function removeStale(path: string, staleContent: string): Promise<void> {
+  const aside = `${path}.stale.${process.pid}.${randomBytes(6).toString("hex")}`;
+  try {
+    await rename(path, aside);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return; // someone else removed it
+    throw error;
+  }
+  const moved = await readFile(aside, "utf8").catch(() => undefined);
+  if (moved !== undefined && moved !== staleContent) {
+    // Another process took over the stale lock between our read and our rename: put its live lock
+    // back (link fails if yet another one was created since, which then holds the lock).
+    await link(aside, path).catch(() => undefined);
+  }
+  await unlink(aside).catch(ignoreMissing);
+}
+
+function ignoreMissing(error: unknown): void {
+  if (errnoCode(error) !== "ENOENT") throw error;
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
+    ? error.code
+    : undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
