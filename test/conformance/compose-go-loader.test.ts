@@ -4,25 +4,15 @@
  * cli/options_test.go). Read from ../shared/corpora; skipped loudly when it is absent.
  */
 import { describe, expect, it } from "vitest";
-import { SpecError } from "../../src/spec/diagnostics.js";
 import { loadStack, type LoadOptions } from "../../src/spec/load.js";
 import { corpus, haveCorpora } from "../helpers/corpora.js";
+import { specError } from "../helpers/spec-error.js";
 
 const loaderDir = corpus("compose-go", "loader", "testdata");
 const cliDir = corpus("compose-go", "cli", "testdata");
 
 function load(opts: Partial<LoadOptions> & { workingDir: string }) {
   return loadStack({ environment: {}, homeDir: "/home/tester", ...opts });
-}
-
-function specError(fn: () => unknown): SpecError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SpecError) return e;
-    throw e;
-  }
-  throw new Error("expected a SpecError, the load succeeded");
 }
 
 describe.skipIf(!haveCorpora)("compose-go loader fixtures through loadStack", () => {

@@ -11,6 +11,7 @@ import {
   paxRecordLength,
   writeChecksum,
   writeOctal,
+  type UstarFields,
 } from "../../src/runtime/images/tar-format.js";
 
 export interface EntryOptions {
@@ -31,15 +32,7 @@ export interface EntryOptions {
   patch?: (header: Buffer) => void;
 }
 
-interface HeaderFields {
-  name: string;
-  typeflag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
+interface HeaderFields extends UstarFields {
   devmajor: number;
   devminor: number;
   magic: "ustar" | "gnu";

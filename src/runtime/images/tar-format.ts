@@ -54,3 +54,15 @@ export function paxRecordLength(bodyLength: number): number {
   if (String(len).length + bodyLength !== len) len = String(len).length + bodyLength;
   return len;
 }
+
+/** The fields every ustar header block carries (reader, writer and the test builder extend it). */
+export interface UstarFields {
+  name: string;
+  typeflag: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkname: string;
+}

@@ -4,7 +4,14 @@
  * same entries give the same bytes (no host uid/gid names, no current time).
  */
 import { TsstackError } from "../../common/errors.js";
-import { BLOCK_SIZE, MAX_OCTAL_12, paxRecordLength, writeChecksum, writeOctal } from "./tar-format.js";
+import {
+  BLOCK_SIZE,
+  MAX_OCTAL_12,
+  paxRecordLength,
+  writeChecksum,
+  writeOctal,
+  type UstarFields,
+} from "./tar-format.js";
 
 export type TarEntryType = "file" | "directory" | "symlink" | "hardlink";
 
@@ -110,16 +117,8 @@ function* headerBlocks(entry: TarWriteEntry, size: number): Generator<Buffer> {
   });
 }
 
-interface HeaderFields {
-  name: string;
+interface HeaderFields extends UstarFields {
   prefix: string;
-  typeflag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
 }
 
 function header(f: HeaderFields): Buffer {

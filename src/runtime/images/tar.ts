@@ -24,6 +24,7 @@ import {
   paxRecordLength,
   writeChecksum,
   writeOctal,
+  type UstarFields,
 } from "./tar-format.js";
 
 export { BLOCK_SIZE };
@@ -150,15 +151,7 @@ function headerFormat(block: Buffer): HeaderFormat {
 }
 
 /** Header fields as written in one block, before PAX/GNU extensions are applied. */
-interface RawHeader {
-  name: string;
-  typeflag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
+interface RawHeader extends UstarFields {
   devmajor: number;
   devminor: number;
 }

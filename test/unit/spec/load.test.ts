@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SpecError } from "../../../src/spec/diagnostics.js";
 import { loadStack, type LoadOptions } from "../../../src/spec/load.js";
+import { specError } from "../../helpers/spec-error.js";
 
 let dir: string;
 beforeEach(() => {
@@ -22,16 +22,6 @@ function write(rel: string, text: string): string {
 
 function load(opts: Partial<LoadOptions> = {}) {
   return loadStack({ workingDir: dir, environment: {}, homeDir: "/home/u", ...opts });
-}
-
-function specError(fn: () => unknown): SpecError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SpecError) return e;
-    throw e;
-  }
-  throw new Error("expected a SpecError, the load succeeded");
 }
 
 describe("finding the stack file", () => {
