@@ -1,6 +1,8 @@
 import { stat, readFile, writeFile } from "node:fs/promises";
 import { registryOptions } from "../../src/cli/commands/image.js";
 import { allowsPlainHttp } from "../../src/runtime/images/registry/client.js";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
@@ -309,6 +311,30 @@ describe("tsstack save / import", () => {
     const bad = await run(["--root", root, "import", "-c", "RUN rm -rf /", file, "x:1"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("unsupported instruction RUN");
+  });
+
+  it("imports a rootfs tar from an http URL, and names the URL when the server answers 404", async () => {
+    const rootfs = await busyboxRootfs();
+    const server = createServer((req, res) => {
+      if (req.url === "/rootfs.tar.gz") res.end(rootfs.gzip);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const root = await tmp();
+      const r = await run(["--root", root, "import", `http://127.0.0.1:${port}/rootfs.tar.gz`, "fromurl:1"]);
+      expect(r.code).toBe(0);
+      const info = JSON.parse((await run(["--root", root, "image", "inspect", "fromurl:1"])).stdout) as {
+        RootFS: { Layers: string[] };
+      }[];
+      expect(info[0]?.RootFS.Layers).toEqual([rootfs.diffId]);
+      const missing = await run(["--root", root, "import", `http://127.0.0.1:${port}/nope.tar`, "x:1"]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(`http://127.0.0.1:${port}/nope.tar: HTTP 404`);
+    } finally {
+      await new Promise((done) => server.close(done));
+    }
   });
 });
 
