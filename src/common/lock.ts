@@ -3,16 +3,16 @@
  *
  * The lock is a file created with O_EXCL (`open(path, "wx")`) holding the owner's pid and a token
  * unique to this acquisition. A lock whose pid is no longer running (`kill(pid, 0)` → ESRCH) is stale:
- * its owner crashed or was killed, and the next acquirer takes it over. Takeover is race-safe: the
- * stale file is renamed to a unique name first, and only deleted if it still has the content that was
- * judged stale; if another process replaced it in between, that live lock is put back.
+ * its owner crashed or was killed, and the next acquirer takes it over. Takeover is race-safe: only the
+ * holder of a short-lived guard file may delete a stale lock, and only if it still has the content that
+ * was judged stale (see removeStale).
  *
  * Within one process, a second `acquireLock` of the same path waits like another process would (the
  * holder's pid is alive): locks are not re-entrant.
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync, unlinkSync } from "node:fs";
-import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, readFile, stat, unlink } from "node:fs/promises";
 
 import { TsstackError } from "./errors.js";
 
@@ -155,25 +155,44 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** A takeover guard older than this, whose holder is dead, was left by a crash mid-takeover. */
+const GUARD_STALE_MS = 2_000;
+
 /**
  * Removes a stale lock file that had `staleContent`, without ever deleting a lock another process
- * took in the meantime.
+ * holds. Only one process at a time may remove a stale lock: it holds `<path>.takeover` (O_EXCL).
+ * Under the guard, the check-then-unlink cannot be overtaken: while the stale file exists nobody can
+ * create the lock, its dead owner cannot release it, and every other removal needs the guard. Callers
+ * that find the guard taken simply retry.
  */
 async function removeStale(path: string, staleContent: string): Promise<void> {
-  const aside = `${path}.stale.${process.pid}.${randomBytes(6).toString("hex")}`;
+  const guard = `${path}.takeover`;
+  const guardContent = `${process.pid}\n${randomBytes(12).toString("hex")}\n`;
+  if (!(await tryCreate(guard, guardContent))) {
+    await clearDeadGuard(guard);
+    await sleep(1);
+    return;
+  }
   try {
-    await rename(path, aside);
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return; // someone else removed it
-    throw error;
+    const current = await readFile(path, "utf8").catch(() => undefined);
+    if (current === staleContent) await unlink(path).catch(ignoreMissing);
+  } finally {
+    await unlink(guard).catch(ignoreMissing);
   }
-  const moved = await readFile(aside, "utf8").catch(() => undefined);
-  if (moved !== undefined && moved !== staleContent) {
-    // Another process took over the stale lock between our read and our rename: put its live lock
-    // back (link fails if yet another one was created since, which then holds the lock).
-    await link(aside, path).catch(() => undefined);
-  }
-  await unlink(aside).catch(ignoreMissing);
+}
+
+/**
+ * A guard whose holder died during a takeover (a window of a few milliseconds) would block every
+ * takeover of this lock: remove it once it is old and its pid is gone.
+ */
+async function clearDeadGuard(guard: string): Promise<void> {
+  const holder = await readHolder(guard);
+  if (holder === undefined) return;
+  const info = await stat(guard).catch(() => undefined);
+  if (info === undefined || Date.now() - info.mtimeMs < GUARD_STALE_MS) return;
+  if (holder.pid !== undefined && isAlive(holder.pid)) return;
+  const again = await readFile(guard, "utf8").catch(() => undefined);
+  if (again === holder.content) await unlink(guard).catch(ignoreMissing);
 }
 
 function ignoreMissing(error: unknown): void {
