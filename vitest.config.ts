@@ -5,6 +5,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // Integration tests later drive real runc/bridges; keep one worker per core.
     maxWorkers: 2,
-    testTimeout: 20_000,
+    // A bound, not a speed target: registry and skopeo round trips under two parallel workers on a
+    // 2-core machine have taken ~20 s when the machine was loaded.
+    testTimeout: 60_000,
   },
 });
