@@ -13,6 +13,7 @@
 import { formatLocation, formatPath, isMapping, type SourceLocation, type YamlPath } from "./source.js";
 import { parseBytes, parseDuration } from "./units.js";
 import { closestMatch, type ValidationContext } from "./validate.js";
+import { valueAt } from "./tree.js";
 
 type Dict = Record<string, unknown>;
 
@@ -492,7 +493,7 @@ class Checker {
   }
 
   private checkDuration(root: unknown, base: YamlPath, rel: YamlPath): void {
-    const v = dig(root, rel);
+    const v = valueAt(root, rel);
     if (typeof v !== "string") return;
     const path = [...base, ...rel];
     const ms = parseDuration(v);
@@ -511,7 +512,7 @@ class Checker {
   }
 
   private checkSize(root: unknown, base: YamlPath, rel: YamlPath, allowUnlimited: boolean): void {
-    const v = dig(root, rel);
+    const v = valueAt(root, rel);
     if (typeof v !== "string" && typeof v !== "number") return;
     // memswap_limit: -1 means unlimited swap (Docker's convention).
     if (allowUnlimited && (v === -1 || v === "-1")) return;
@@ -744,15 +745,6 @@ const SIZE_PATHS: readonly YamlPath[] = [
   ["deploy", "resources", "limits", "memory"],
   ["deploy", "resources", "reservations", "memory"],
 ];
-
-function dig(root: unknown, rel: YamlPath): unknown {
-  let node = root;
-  for (const seg of rel) {
-    if (typeof seg === "number") node = Array.isArray(node) ? node[seg] : undefined;
-    else node = isMapping(node) ? node[seg] : undefined;
-  }
-  return node;
-}
 
 /** A replica count written as an integer or a string of digits (interpolated values). */
 function count(v: unknown): number | undefined {

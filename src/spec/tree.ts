@@ -3,7 +3,7 @@
  * path resolution): own-property assignment and copy-on-write maps over containers that carry the
  * input's positions, merge tags and `!reset` records over to the copy.
  */
-import type { SourceMap } from "./source.js";
+import { isMapping, type SourceMap, type YamlPath } from "./source.js";
 
 /** Assigns an own property, also for the key `__proto__` (which `o[k] = v` would treat as the prototype). */
 export function put(o: Record<string, unknown>, k: string, v: unknown): void {
@@ -62,4 +62,14 @@ export function mapItems(
   if (out === undefined) return list;
   sources.copyAll(list, out);
   return out;
+}
+
+/** The value at `path` under `root`; `undefined` when any step is missing or of the wrong kind. */
+export function valueAt(root: unknown, path: YamlPath): unknown {
+  let node = root;
+  for (const seg of path) {
+    if (typeof seg === "number") node = Array.isArray(node) ? node[seg] : undefined;
+    else node = isMapping(node) ? node[seg] : undefined;
+  }
+  return node;
 }

@@ -14,24 +14,16 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Diagnostics, formatIssue, type SpecIssue } from "../../src/spec/diagnostics.js";
 import { parseYaml } from "../../src/spec/parse.js";
-import { isMapping, SourceMap, type YamlPath } from "../../src/spec/source.js";
+import { SourceMap } from "../../src/spec/source.js";
 import { validateSchema } from "../../src/spec/validate.js";
 import { corpus, haveCorpora, repoRoot } from "../helpers/corpora.js";
+import { valueAt } from "../../src/spec/tree.js";
 
 function composeFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
     .map((e) => join(e.parentPath, e.name))
     .sort();
-}
-
-function valueAt(root: unknown, path: YamlPath): unknown {
-  let node = root;
-  for (const seg of path) {
-    if (typeof seg === "number") node = Array.isArray(node) ? node[seg] : undefined;
-    else node = isMapping(node) ? node[seg] : undefined;
-  }
-  return node;
 }
 
 function validateFile(file: string, text = readFileSync(file, "utf8")) {
