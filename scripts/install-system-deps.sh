@@ -7,8 +7,9 @@
 #   openssl          certificates for the bearer-token registry tests
 #   zstd, attr       zstd layers; overlayfs whiteout xattrs
 #   runc, conmon     the container runtime and its supervisor
+#   catatonit        the init for `init: true` (as podman uses)
 set -euo pipefail
-PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon iproute2 iptables)
+PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon catatonit iproute2 iptables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,120 @@
+/**
+ * Start-latency figure (issue #4): `run --rm <busybox> true` with no network, side by side in one run:
+ *
+ * - raw runc: `runc run` of a bundle whose rootfs is a plain copy of the same image (no overlay, no
+ *   supervisor): the floor;
+ * - tsstack engine: create + start + wait + remove through the embedded runtime in-process (overlayfs
+ *   mount, config.json, conmon, runc create/start, exit recording, unmount, removal): what the daemon
+ *   does for `tsstack run --rm`;
+ * - tsstack CLI: the whole `tsstack run --rm` process talking to a running daemon (when built);
+ * - docker: `docker run --rm --network none` of the same image, when a Docker daemon answers.
+ *
+ * Prints medians and ratios to raw runc, and the daemon's idle RSS.
+ *
+ *   node --import tsx bench/container-start.ts        (BENCH_RUNS=15)
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { release, tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildRuntimeSpec } from "../src/runtime/containers/oci-spec.js";
+import { EmbeddedRuntime } from "../src/runtime/embedded.js";
+import { ImageStore } from "../src/runtime/images/store.js";
+import type { ImageConfig } from "../src/runtime/images/types.js";
+import { addTestImage } from "../test/helpers/engine.js";
+
+const RUNS = Number(process.env["BENCH_RUNS"] ?? 15);
+const RUNC = ["/usr/sbin/runc", "/usr/bin/runc"].find((p) => existsSync(p)) ?? "runc";
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+async function timeRuns(fn: () => Promise<void> | void): Promise<number[]> {
+  await fn(); // warm-up
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    await fn();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+const work = mkdtempSync(join(tmpdir(), "tsstack-bench-start-"));
+const root = join(work, "root");
+const results: { name: string; ms: number }[] = [];
+try {
+  const imageId = await addTestImage(root, "busybox:latest");
+
+  // raw runc: a bundle with the image's layers copied into a plain directory.
+  const store = await ImageStore.open(root);
+  const record = await store.resolve(imageId);
+  if (record === undefined) throw new Error("bench image missing");
+  const image = JSON.parse((await store.readBlob(record.id)).toString()) as ImageConfig;
+  const bundle = join(work, "bundle");
+  const rootfs = join(bundle, "rootfs");
+  mkdirSync(rootfs, { recursive: true });
+  for (const snap of store.snapshotPaths(record))
+    cpSync(snap, rootfs, { recursive: true, verbatimSymlinks: true });
+  await store.close();
+  const spec = buildRuntimeSpec(
+    image,
+    { cmd: ["true"] },
+    {
+      rootfs,
+      hostname: "bench",
+      passwd: readFileSync(join(rootfs, "etc/passwd"), "utf8"),
+      kernelVersion: release(),
+      cgroupsPath: "/tsstack-bench/raw",
+    },
+  );
+  writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+  const runcRoot = join(work, "runc");
+  let n = 0;
+  const raw = await timeRuns(() => {
+    const r = spawnSync(RUNC, ["--root", runcRoot, "run", "--bundle", bundle, `bench-${n++}`]);
+    if (r.status !== 0) throw new Error(`runc run failed: ${r.stderr.toString()}`);
+  });
+  results.push({ name: "raw runc run", ms: median(raw) });
+
+  const engine = await EmbeddedRuntime.open({ root, runRoot: join(work, "run") });
+  try {
+    const api = await timeRuns(async () => {
+      const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
+      await c.start();
+      const { StatusCode } = await c.wait();
+      if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
+      await c.remove();
+    });
+    results.push({ name: "tsstack engine create+start+wait+rm", ms: median(api) });
+  } finally {
+    await engine.close();
+  }
+
+  const docker = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" });
+  if (docker.status === 0) {
+    execFileSync("sh", [
+      "-c",
+      `docker image inspect tsstack-bench-busybox >/dev/null 2>&1 || tar -C ${rootfs} -c . | docker import - tsstack-bench-busybox`,
+    ]);
+    const d = await timeRuns(() => {
+      const r = spawnSync("docker", ["run", "--rm", "--network", "none", "tsstack-bench-busybox", "true"]);
+      if (r.status !== 0) throw new Error(`docker run failed: ${r.stderr.toString()}`);
+    });
+    results.push({ name: `docker run --rm --network none (${docker.stdout.trim()})`, ms: median(d) });
+  } else {
+    console.log("docker: no Docker daemon answers; skipped (start docker.io to compare)");
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+  spawnSync("rmdir", ["/sys/fs/cgroup/*/tsstack-bench"], { shell: true });
+}
+
+const base = results[0]?.ms ?? Number.NaN;
+console.log(`container start latency, median of ${RUNS} runs (no network):`);
+for (const r of results)
+  console.log(
+    `  ${r.name.padEnd(52)} ${r.ms.toFixed(1).padStart(7)} ms   ${(r.ms / base).toFixed(2)}x raw runc`,
+  );

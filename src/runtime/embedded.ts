@@ -1,0 +1,1477 @@
+/**
+ * The embedded runtime: tsstack's own engine on one node. Containers are OCI bundles on an overlayfs
+ * of the image store's snapshots, created by runc under conmon (src/runtime/containers/conmon.ts), so
+ * they outlive this process; every state change is written to `<root>/containers/<id>/container.json`
+ * atomically, and `open` re-adopts what is still running and records what exited meanwhile.
+ *
+ * One engine per root: `open` takes `<root>/engine.lock`. Runtime state (runc's own state, conmon's
+ * exit files) lives under `runRoot`, by default `/run/tsstack/<hash of root>`, so engines with other
+ * roots never see each other's containers.
+ */
+import { spawn } from "node:child_process";
+import { createHash, randomBytes, randomInt } from "node:crypto";
+import { EventEmitter, on } from "node:events";
+import { existsSync, watch, type FSWatcher } from "node:fs";
+import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { cpus, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
+import { writeFileAtomic } from "../common/atomic.js";
+import { TsstackError } from "../common/errors.js";
+import { acquireLock, type Lock } from "../common/lock.js";
+import { CONMON_PATHS, findBinary, RUNC_PATHS, runc, runcState, startConmon } from "./containers/conmon.js";
+import { readLog } from "./containers/logs.js";
+import { buildRuntimeSpec, resolveUser, type ContainerConfig } from "./containers/oci-spec.js";
+import {
+  imagesInUse,
+  RECORD_FILE,
+  RECORD_VERSION,
+  ZERO_TIME,
+  type ContainerRecord,
+} from "./containers/record.js";
+import {
+  ensureWorkingDir,
+  isMountPoint,
+  mountOverlay,
+  readUserDb,
+  unmountOverlay,
+} from "./containers/rootfs.js";
+import { ImageStore } from "./images/store.js";
+import type { RunConfig } from "./images/archive.js";
+import type { ImageConfig } from "./images/types.js";
+import {
+  CONTAINER_NAME_RE,
+  type CommitOptions,
+  type Container,
+  type ContainerCreateOptions,
+  type ContainerInspect,
+  type ContainerStats,
+  type ContainerSummary,
+  type ExecOptions,
+  type ExecProcess,
+  type ListContainersOptions,
+  type LogEntry,
+  type LogsOptions,
+  type Runtime,
+  type RuntimeEvent,
+  type TopResult,
+  type WaitResult,
+} from "./runtime.js";
+
+export interface EmbeddedRuntimeOptions {
+  /** State root (`--root`): images, containers. */
+  readonly root: string;
+  /** Runtime state (runc state, exit files). Default `/run/tsstack/<hash of root>`. */
+  readonly runRoot?: string;
+  /** Parent of the containers' cgroups. Default `tsstack-<hash of root>`. */
+  readonly cgroupParent?: string;
+  /** Logs one line per I/O failure the engine recovers from (exit handling, re-adoption). */
+  readonly log?: (line: string) => void;
+  /** How often running containers are checked for exits fs.watch missed. Default 1000 ms. */
+  readonly exitPollMs?: number;
+}
+
+const INIT_BINARY = "/usr/bin/catatonit";
+const INIT_PATH_IN_CONTAINER = "/sbin/docker-init";
+const DEFAULT_STOP_TIMEOUT_S = 10;
+
+function rootHash(root: string): string {
+  return createHash("sha256").update(root).digest("hex").slice(0, 12);
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function notFound(idOrName: string): TsstackError {
+  return new TsstackError("container/not-found", `No such container: ${idOrName}`);
+}
+
+/** Runs async critical sections one at a time per key. */
+class KeyedMutex {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#tails.get(key) ?? Promise.resolve();
+    const result = prev.then(fn);
+    const tail = result.catch(() => undefined);
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return result;
+  }
+}
+
+const ADJECTIVES = ["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "proud", "quirky", "sharp", "tender", "vivid", "wise", "zen"]; // prettier-ignore
+const NOUNS = ["turing", "hopper", "lovelace", "knuth", "ritchie", "thompson", "torvalds", "liskov", "dijkstra", "hamilton", "shannon", "babbage", "noether", "curie", "kare", "wozniak"]; // prettier-ignore
+
+export class EmbeddedRuntime implements Runtime {
+  readonly root: string;
+  readonly runRoot: string;
+  readonly #runcRoot: string;
+  readonly #exitDir: string;
+  readonly #cgroupParent: string;
+  readonly #runc: string;
+  readonly #conmon: string;
+  readonly #log: (line: string) => void;
+  readonly #records = new Map<string, ContainerRecord>();
+  /** Last restart delay per container (restart policies back off). */
+  readonly #restartDelays = new Map<string, number>();
+  readonly #mutex = new KeyedMutex();
+  readonly #events = new EventEmitter();
+  readonly #lock: Lock;
+  #watcher: FSWatcher | undefined;
+  #poller: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(opts: EmbeddedRuntimeOptions, lock: Lock, runcBin: string, conmonBin: string) {
+    this.root = opts.root;
+    this.runRoot = opts.runRoot ?? join("/run/tsstack", rootHash(opts.root));
+    this.#runcRoot = join(this.runRoot, "runc");
+    this.#exitDir = join(this.runRoot, "exits");
+    this.#cgroupParent = opts.cgroupParent ?? `tsstack-${rootHash(opts.root)}`;
+    this.#runc = runcBin;
+    this.#conmon = conmonBin;
+    this.#log = opts.log ?? (() => undefined);
+    this.#lock = lock;
+    this.#events.setMaxListeners(0);
+  }
+
+  /** Opens the engine on `root`: takes the engine lock, loads and re-adopts the containers. */
+  static async open(opts: EmbeddedRuntimeOptions): Promise<EmbeddedRuntime> {
+    const runcBin = findBinary("runc", RUNC_PATHS, "runc");
+    const conmonBin = findBinary("conmon", CONMON_PATHS, "conmon");
+    await mkdir(join(opts.root, "containers"), { recursive: true });
+    const lock = await acquireLock(join(opts.root, "engine.lock"), {
+      timeoutMs: 2_000,
+      pollMs: 50,
+      resource: `engine root ${opts.root} (is another tsstack daemon using it?)`,
+    });
+    const rt = new EmbeddedRuntime(opts, lock, runcBin, conmonBin);
+    try {
+      await mkdir(rt.#exitDir, { recursive: true });
+      await mkdir(rt.#runcRoot, { recursive: true });
+      await rt.#load();
+      rt.#watchExits(opts.exitPollMs ?? 1000);
+    } catch (e) {
+      await rt.close();
+      throw e;
+    }
+    return rt;
+  }
+
+  /** Stops watching and releases the root. Containers keep running (conmon supervises them). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watcher?.close();
+    if (this.#poller !== undefined) clearInterval(this.#poller);
+    this.#events.emit("close");
+    await this.#lock.release();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new TsstackError("runtime/closed", `the engine on ${this.root} is closed`);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Records
+
+  #dir(id: string): string {
+    return join(this.root, "containers", id);
+  }
+
+  #paths(id: string) {
+    const dir = this.#dir(id);
+    return {
+      dir,
+      record: join(dir, RECORD_FILE),
+      rootfs: join(dir, "rootfs"),
+      upper: join(dir, "upper"),
+      work: join(dir, "work"),
+      log: join(dir, "ctr.log"),
+      persist: join(dir, "persist"),
+      pidFile: join(dir, "pidfile"),
+      conmonPid: join(dir, "conmon.pid"),
+      hostname: join(dir, "hostname"),
+      hosts: join(dir, "hosts"),
+      exitFile: join(this.#exitDir, id),
+    };
+  }
+
+  async #save(rec: ContainerRecord): Promise<void> {
+    await writeFileAtomic(this.#paths(rec.id).record, `${JSON.stringify(rec)}\n`, 0o600);
+  }
+
+  async #load(): Promise<void> {
+    const dir = join(this.root, "containers");
+    for (const id of await readdir(dir)) {
+      let rec: ContainerRecord;
+      try {
+        rec = JSON.parse(await readFile(join(dir, id, RECORD_FILE), "utf8")) as ContainerRecord;
+      } catch (e) {
+        // A directory whose record was never written is a create that crashed: nothing refers to it.
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+          this.#log(`removing ${join(dir, id)}: a container creation that did not finish`);
+          await rm(join(dir, id), { recursive: true, force: true });
+        } else this.#log(`skipping container ${id}: its record is unreadable: ${errorText(e)}`);
+        continue;
+      }
+      if (rec.version !== RECORD_VERSION || rec.id !== id) {
+        this.#log(`skipping container ${id}: record version ${String(rec.version)} is not supported`);
+        continue;
+      }
+      this.#records.set(id, rec);
+    }
+    for (const rec of this.#records.values()) {
+      if (rec.state.status === "running" || rec.state.status === "paused") await this.#readopt(rec);
+      // Restart policies resume with the engine (also for exits recorded just now).
+      else if (rec.state.status === "exited" || rec.state.status === "restarting") {
+        rec.state.status = "exited";
+        this.#scheduleRestart(rec);
+      }
+    }
+  }
+
+  /** After a restart of the engine: keep what runs, record what exited while nobody watched. */
+  async #readopt(rec: ContainerRecord): Promise<void> {
+    const p = this.#paths(rec.id);
+    if (existsSync(join(p.persist, "exit"))) {
+      await this.#recordExit(rec);
+      return;
+    }
+    const st = await runcState(this.#runc, this.#runcRoot, rec.id);
+    if (st !== undefined && (st.status === "running" || st.status === "paused")) {
+      rec.state.status = st.status;
+      rec.state.pid = st.pid;
+      await this.#save(rec);
+      return;
+    }
+    // conmon is gone without writing an exit code (killed itself, or the machine rebooted).
+    rec.state.error = "the container ended while its supervisor was not running; its exit code is lost";
+    await this.#recordExit(rec, 255);
+  }
+
+  #resolve(idOrName: string): ContainerRecord {
+    const key = idOrName.startsWith("/") ? idOrName.slice(1) : idOrName;
+    const byId = this.#records.get(key);
+    if (byId !== undefined) return byId;
+    for (const rec of this.#records.values()) if (rec.name === key) return rec;
+    if (/^[a-f0-9]{1,63}$/.test(key)) {
+      const matches = [...this.#records.values()].filter((r) => r.id.startsWith(key));
+      if (matches.length === 1 && matches[0] !== undefined) return matches[0];
+      if (matches.length > 1)
+        throw new TsstackError(
+          "container/invalid-reference",
+          `container id prefix ${key} is ambiguous: it matches ${matches.length} containers`,
+        );
+    }
+    throw notFound(idOrName);
+  }
+
+  #emit(action: string, rec: ContainerRecord, extra: Record<string, string> = {}): void {
+    const nanos = BigInt(Date.now()) * 1_000_000n;
+    const event: RuntimeEvent = {
+      Type: "container",
+      Action: action,
+      Actor: {
+        ID: rec.id,
+        Attributes: { ...(rec.config.Labels ?? {}), image: rec.image, name: rec.name, ...extra },
+      },
+      time: Number(nanos / 1_000_000_000n),
+      timeNano: Number(nanos),
+    };
+    this.#events.emit("event", event);
+    this.#events.emit(`${action}:${rec.id}`, rec);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Exits
+
+  #watchExits(pollMs: number): void {
+    try {
+      this.#watcher = watch(this.#exitDir, { persistent: false }, (_type, name) => {
+        if (typeof name === "string" && this.#records.has(name)) void this.#onExitNotice(name);
+      });
+      this.#watcher.on("error", (e) => {
+        this.#log(`watching ${this.#exitDir} for container exits: ${errorText(e)} (polling only)`);
+      });
+    } catch (e) {
+      this.#log(`watching ${this.#exitDir} for container exits: ${errorText(e)} (polling only)`);
+    }
+    this.#poller = setInterval(() => {
+      for (const rec of this.#records.values())
+        if (rec.state.status === "running" || rec.state.status === "paused")
+          if (existsSync(join(this.#paths(rec.id).persist, "exit"))) void this.#onExitNotice(rec.id);
+    }, pollMs);
+    this.#poller.unref();
+  }
+
+  #onExitNotice(id: string): Promise<void> {
+    return this.#mutex
+      .run(id, async () => {
+        const rec = this.#records.get(id);
+        if (rec === undefined || (rec.state.status !== "running" && rec.state.status !== "paused")) return;
+        if (!existsSync(join(this.#paths(id).persist, "exit"))) return;
+        await this.#recordExit(rec);
+      })
+      .catch((e: unknown) => {
+        this.#log(`recording the exit of container ${id.slice(0, 12)}: ${errorText(e)}`);
+      });
+  }
+
+  /**
+   * Records an exit (conmon's exit file, or `code` when it is lost), releases runc's state, the
+   * cgroup and the rootfs mount, and wakes waiters. Caller holds the container's mutex.
+   */
+  async #recordExit(rec: ContainerRecord, code?: number): Promise<void> {
+    const p = this.#paths(rec.id);
+    let exitCode = code ?? 255;
+    let finishedAt = nowIso();
+    try {
+      const exitFile = join(p.persist, "exit");
+      exitCode = Number.parseInt((await readFile(exitFile, "utf8")).trim(), 10);
+      finishedAt = (await stat(exitFile)).mtime.toISOString();
+    } catch {
+      // lost: keep `code`
+    }
+    const oom = existsSync(join(p.persist, "oom")) || (await this.#oomKilledByCgroup(rec.id));
+    await runc(
+      this.#runc,
+      this.#runcRoot,
+      ["delete", "--force", rec.id],
+      `deleting container ${rec.name}`,
+    ).catch((e: unknown) => {
+      this.#log(errorText(e));
+    });
+    await unmountOverlay(p.rootfs).catch((e: unknown) => {
+      this.#log(`unmounting the root filesystem of ${rec.name}: ${errorText(e)}`);
+    });
+    await unlink(p.exitFile).catch(() => undefined);
+    rec.state.status = "exited";
+    rec.state.pid = 0;
+    rec.state.conmonPid = 0;
+    rec.state.exitCode = Number.isSafeInteger(exitCode) ? exitCode : 255;
+    rec.state.oomKilled = oom;
+    rec.state.finishedAt = finishedAt;
+    await this.#save(rec);
+    if (oom) this.#emit("oom", rec);
+    this.#emit("die", rec, { exitCode: String(rec.state.exitCode) });
+    if (rec.config.HostConfig?.AutoRemove === true) {
+      await this.#removeLocked(rec).catch((e: unknown) => {
+        this.#log(`removing container ${rec.name} after it exited (--rm): ${errorText(e)}`);
+      });
+      return;
+    }
+    this.#scheduleRestart(rec);
+  }
+
+  /**
+   * Docker's restart policies (`no`, `always`, `unless-stopped`, `on-failure[:max]`), run by the
+   * engine so they hold without any client: never after a stop/kill the user asked for; a delay of
+   * 100 ms doubling per restart, back to 100 ms once a run lasted 10 s (moby's restartmanager).
+   */
+  #scheduleRestart(rec: ContainerRecord): void {
+    const policy = rec.config.HostConfig?.RestartPolicy;
+    const name = policy?.Name ?? "no";
+    if (name === "" || name === "no" || rec.state.stoppedByUser || this.#closed) return;
+    const failed = rec.state.exitCode !== 0;
+    if (name === "on-failure") {
+      if (!failed) return;
+      const max = policy?.MaximumRetryCount ?? 0;
+      if (max > 0 && rec.state.restartCount >= max) return;
+    } else if (name !== "always" && name !== "unless-stopped") return;
+    const ranMs = Date.parse(rec.state.finishedAt) - Date.parse(rec.state.startedAt);
+    const prev = this.#restartDelays.get(rec.id) ?? 0;
+    const delay = ranMs >= 10_000 || prev === 0 ? 100 : Math.min(prev * 2, 60_000);
+    this.#restartDelays.set(rec.id, delay);
+    rec.state.status = "restarting";
+    const timer = setTimeout(() => {
+      void this.#mutex
+        .run(rec.id, async () => {
+          if (this.#closed || this.#records.get(rec.id) !== rec || rec.state.status !== "restarting") return;
+          rec.state.status = "exited";
+          rec.state.restartCount++;
+          await this.startLocked(rec);
+        })
+        .catch((e: unknown) => {
+          this.#log(`restarting container ${rec.name} (restart policy ${name}): ${errorText(e)}`);
+          // A failed start counts as a failed run: try again later, within the same policy.
+          if (rec.state.status === "exited" && !rec.state.stoppedByUser) {
+            rec.state.exitCode = rec.state.exitCode === 0 ? 128 : rec.state.exitCode;
+            this.#scheduleRestart(rec);
+          }
+        });
+    }, delay);
+    timer.unref();
+  }
+
+  /** `runc delete --force`, skipped (a process spawn saved) when runc holds no state for the id. */
+  async #runcDelete(id: string, onError: (e: unknown) => void = () => undefined): Promise<void> {
+    if (!existsSync(join(this.#runcRoot, id))) return;
+    await runc(this.#runc, this.#runcRoot, ["delete", "--force", id], `deleting container ${id}`).catch(
+      onError,
+    );
+  }
+
+  #cgroupsPath(id: string): string {
+    return `/${this.#cgroupParent}/${id}`;
+  }
+
+  #cgroupDir(controller: string, id: string): string {
+    return existsSync("/sys/fs/cgroup/cgroup.controllers")
+      ? join("/sys/fs/cgroup", this.#cgroupsPath(id))
+      : join("/sys/fs/cgroup", controller, this.#cgroupsPath(id));
+  }
+
+  async #oomKilledByCgroup(id: string): Promise<boolean> {
+    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const file = v2
+      ? join(this.#cgroupDir("memory", id), "memory.events")
+      : join(this.#cgroupDir("memory", id), "memory.oom_control");
+    try {
+      const m = /^oom_kill (\d+)$/m.exec(await readFile(file, "utf8"));
+      return m !== null && Number(m[1]) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Runtime
+
+  async createContainer(opts: ContainerCreateOptions): Promise<Container> {
+    this.#checkOpen();
+    const { name: requested, ...config } = opts;
+    if (typeof config.Image !== "string" || config.Image === "")
+      throw new TsstackError("container/invalid-config", "creating a container: no image was given");
+    if (requested !== undefined && requested !== "" && !CONTAINER_NAME_RE.test(requested))
+      throw new TsstackError(
+        "container/invalid-config",
+        `creating a container: invalid name "${requested}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
+    const id = randomBytes(32).toString("hex");
+    return this.#mutex.run("names", async () => {
+      const name =
+        requested === undefined || requested === "" ? this.#generateName() : requested.replace(/^\//, "");
+      for (const rec of this.#records.values())
+        if (rec.name === name)
+          throw new TsstackError(
+            "container/conflict",
+            `Conflict. The container name "/${name}" is already in use by container "${rec.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+          );
+      const p = this.#paths(id);
+      // Resolving the image and writing the record under the store lock: an image command in another
+      // process sees the container's image as in use from the moment it exists.
+      const store = await ImageStore.open(this.root, {
+        inUse: (imageId) => imagesInUse(this.root).has(imageId),
+      });
+      let rec: ContainerRecord;
+      try {
+        const image = await store.resolve(config.Image);
+        if (image === undefined)
+          throw new TsstackError(
+            "image/not-found",
+            `No such image: ${config.Image} (pull it first: tsstack pull ${config.Image})`,
+          );
+        const imageConfig = JSON.parse((await store.readBlob(image.id)).toString()) as ImageConfig;
+        rec = {
+          version: RECORD_VERSION,
+          id,
+          name,
+          created: nowIso(),
+          image: config.Image,
+          imageId: image.id,
+          snapshots: store.snapshotPaths(image),
+          imageConfig,
+          config,
+          state: {
+            status: "created",
+            pid: 0,
+            conmonPid: 0,
+            exitCode: 0,
+            oomKilled: false,
+            error: "",
+            startedAt: ZERO_TIME,
+            finishedAt: ZERO_TIME,
+            stoppedByUser: false,
+            restartCount: 0,
+          },
+        };
+        // Check the config now, as Docker does at create: a bad one never becomes a container. (User
+        // names are resolved at start, against the container's own /etc/passwd.)
+        const { user: _user, ...checkable } = this.#containerConfig(rec);
+        buildRuntimeSpec(imageConfig, checkable, {
+          rootfs: p.rootfs,
+          init: { path: INIT_PATH_IN_CONTAINER, hostPath: INIT_BINARY },
+          kernelVersion: release(),
+        });
+        await mkdir(p.dir, { recursive: true, mode: 0o700 });
+        await this.#save(rec);
+      } catch (e) {
+        await rm(p.dir, { recursive: true, force: true });
+        throw e;
+      } finally {
+        await store.close();
+      }
+      this.#records.set(id, rec);
+      this.#emit("create", rec);
+      return this.getContainer(id);
+    });
+  }
+
+  #generateName(): string {
+    for (;;) {
+      const a = ADJECTIVES[randomInt(ADJECTIVES.length)] ?? "calm";
+      const n = NOUNS[randomInt(NOUNS.length)] ?? "turing";
+      const name = `${a}_${n}_${randomBytes(2).toString("hex")}`;
+      if (![...this.#records.values()].some((r) => r.name === name)) return name;
+    }
+  }
+
+  getContainer(idOrName: string): Container {
+    return new EmbeddedContainer(this, idOrName);
+  }
+
+  listContainers(opts: ListContainersOptions = {}): Promise<ContainerSummary[]> {
+    const filters = opts.filters ?? {};
+    const out: ContainerSummary[] = [];
+    for (const rec of this.#records.values()) {
+      if (opts.all !== true && rec.state.status !== "running" && rec.state.status !== "paused") continue;
+      if (!matchesFilters(rec, filters)) continue;
+      out.push(summaryOf(rec));
+    }
+    out.sort((a, b) => b.Created - a.Created);
+    return Promise.resolve(out);
+  }
+
+  async *getEvents(opts: { readonly signal?: AbortSignal } = {}): AsyncIterable<RuntimeEvent> {
+    const ac = new AbortController();
+    const stop = (): void => {
+      ac.abort();
+    };
+    opts.signal?.addEventListener("abort", stop, { once: true });
+    this.#events.once("close", stop);
+    try {
+      for await (const [event] of on(this.#events, "event", { signal: ac.signal }))
+        yield event as RuntimeEvent;
+    } catch (e) {
+      if ((e as Error).name !== "AbortError") throw e;
+    } finally {
+      opts.signal?.removeEventListener("abort", stop);
+      this.#events.off("close", stop);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Operations on one container (called by EmbeddedContainer)
+
+  /** @internal */
+  async withRecord<T>(idOrName: string, fn: (rec: ContainerRecord) => Promise<T>): Promise<T> {
+    await Promise.resolve();
+    this.#checkOpen();
+    const id = this.#resolve(idOrName).id;
+    return this.#mutex.run(id, () => {
+      const rec = this.#records.get(id);
+      if (rec === undefined) throw notFound(idOrName);
+      return fn(rec);
+    });
+  }
+
+  /** @internal */
+  peek(idOrName: string): ContainerRecord {
+    return this.#resolve(idOrName);
+  }
+
+  /** The oci-spec container config of a record (validates it too). */
+  #containerConfig(rec: ContainerRecord): ContainerConfig {
+    const c = rec.config;
+    const h = c.HostConfig ?? {};
+    const noNewPrivileges = parseSecurityOpts(h.SecurityOpt ?? []);
+    const resources = {
+      ...(h.Memory !== undefined && h.Memory > 0 ? { memory: h.Memory } : {}),
+      ...(h.MemorySwap !== undefined && h.MemorySwap !== 0 ? { memorySwap: h.MemorySwap } : {}),
+      ...(h.NanoCpus !== undefined && h.NanoCpus > 0 ? { cpus: h.NanoCpus / 1e9 } : {}),
+      ...(h.CpuShares !== undefined && h.CpuShares > 0 ? { cpuShares: h.CpuShares } : {}),
+      ...(h.CpusetCpus !== undefined && h.CpusetCpus !== "" ? { cpusetCpus: h.CpusetCpus } : {}),
+      ...(h.PidsLimit !== undefined && h.PidsLimit !== null && h.PidsLimit > 0
+        ? { pidsLimit: h.PidsLimit }
+        : {}),
+    };
+    if (h.NetworkMode !== undefined && !["", "none", "default", "bridge"].includes(h.NetworkMode))
+      throw new TsstackError(
+        "container/invalid-config",
+        `creating container ${rec.name}: network mode "${h.NetworkMode}" is not supported by the embedded runtime yet (use none)`,
+      );
+    return {
+      ...(c.Entrypoint !== undefined && c.Entrypoint !== null
+        ? { entrypoint: c.Entrypoint.length === 1 && c.Entrypoint[0] === "" ? [] : c.Entrypoint }
+        : {}),
+      ...(c.Cmd !== undefined && c.Cmd !== null ? { cmd: c.Cmd } : {}),
+      ...(c.Env !== undefined && c.Env !== null ? { env: c.Env } : {}),
+      ...(c.WorkingDir !== undefined && c.WorkingDir !== "" ? { workingDir: c.WorkingDir } : {}),
+      ...(c.User !== undefined && c.User !== "" ? { user: c.User } : {}),
+      hostname: c.Hostname !== undefined && c.Hostname !== "" ? c.Hostname : rec.id.slice(0, 12),
+      ...(c.Labels !== undefined && c.Labels !== null ? { labels: c.Labels } : {}),
+      ...(h.Init === true ? { init: true } : {}),
+      ...(h.ReadonlyRootfs === true ? { readOnly: true } : {}),
+      ...(h.Tmpfs !== undefined ? { tmpfs: h.Tmpfs } : {}),
+      ...(h.CapAdd !== undefined && h.CapAdd !== null ? { capAdd: h.CapAdd } : {}),
+      ...(h.CapDrop !== undefined && h.CapDrop !== null ? { capDrop: h.CapDrop } : {}),
+      ...(h.Privileged === true ? { privileged: true } : {}),
+      ...(h.Sysctls !== undefined ? { sysctls: h.Sysctls } : {}),
+      ...(h.Ulimits !== undefined && h.Ulimits !== null
+        ? { ulimits: h.Ulimits.map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })) }
+        : {}),
+      ...(h.ShmSize !== undefined && h.ShmSize > 0 ? { shmSize: h.ShmSize } : {}),
+      ...(noNewPrivileges !== undefined ? { noNewPrivileges } : {}),
+      resources,
+    };
+  }
+
+  /** @internal */
+  async startLocked(rec: ContainerRecord): Promise<void> {
+    if (rec.state.status === "running" || rec.state.status === "paused") return;
+    if (rec.state.status === "restarting") rec.state.status = "exited";
+    if (rec.state.status !== "created" && rec.state.status !== "exited")
+      throw new TsstackError(
+        "container/conflict",
+        `cannot start container ${rec.name}: it is ${rec.state.status}`,
+      );
+    const p = this.#paths(rec.id);
+    const config = this.#containerConfig(rec);
+    const devices = await hostDevices(rec);
+    const terminal = rec.config.Tty === true;
+    try {
+      if (await isMountPoint(p.rootfs)) await unmountOverlay(p.rootfs);
+      await mountOverlay({ lowerdirs: rec.snapshots, upper: p.upper, work: p.work, target: p.rootfs });
+      const users = await readUserDb(p.rootfs);
+      const spec = buildRuntimeSpec(
+        rec.imageConfig,
+        { ...config, devices },
+        {
+          rootfs: p.rootfs,
+          ...(users.passwd !== undefined ? { passwd: users.passwd } : {}),
+          ...(users.group !== undefined ? { group: users.group } : {}),
+          init: { path: INIT_PATH_IN_CONTAINER, hostPath: INIT_BINARY },
+          cgroupsPath: this.#cgroupsPath(rec.id),
+          terminal,
+          kernelVersion: release(),
+        },
+      );
+      if (
+        config.resources?.memorySwap === undefined &&
+        spec.linux.resources.memory?.swap !== undefined &&
+        !swapAccounting()
+      )
+        delete spec.linux.resources.memory.swap;
+      // The working dir exists before runc starts, resolved inside the rootfs: runc 1.1.5 itself is
+      // exposed to CVE-2024-21626, so a symlinked working dir must never lead it out.
+      await ensureWorkingDir(p.rootfs, spec.process.cwd, spec.process.user.uid, spec.process.user.gid);
+      // Generated afresh at every start, so plain writes: a crash leaves nothing that matters.
+      await writeFile(p.hostname, `${spec.hostname ?? rec.id.slice(0, 12)}\n`, { mode: 0o644 });
+      await writeFile(
+        p.hosts,
+        `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${spec.hostname ?? ""}\n`,
+        { mode: 0o644 },
+      );
+      spec.mounts.push(
+        { destination: "/etc/hostname", type: "bind", source: p.hostname, options: ["rbind", "ro"] },
+        { destination: "/etc/hosts", type: "bind", source: p.hosts, options: ["rbind", "ro"] },
+      );
+      await writeFile(join(p.dir, "config.json"), JSON.stringify(spec), { mode: 0o600 });
+      await rm(p.persist, { recursive: true, force: true });
+      await mkdir(p.persist, { recursive: true });
+      await unlink(p.exitFile).catch(() => undefined);
+      // A previous run's state (a crash between create and delete) would make `runc create` fail.
+      await this.#runcDelete(rec.id);
+      const { pid } = await startConmon({
+        conmon: this.#conmon,
+        runc: this.#runc,
+        runcRoot: this.#runcRoot,
+        id: rec.id,
+        name: rec.name,
+        bundle: p.dir,
+        logPath: p.log,
+        exitDir: this.#exitDir,
+        persistDir: p.persist,
+        pidFile: p.pidFile,
+        conmonPidFile: p.conmonPid,
+        terminal,
+        stdin: rec.config.OpenStdin === true,
+      });
+      await runc(this.#runc, this.#runcRoot, ["start", rec.id], `starting container ${rec.name}`);
+      rec.state.status = "running";
+      rec.state.pid = pid;
+      rec.state.conmonPid = Number.parseInt(await readFile(p.conmonPid, "utf8").catch(() => "0"), 10) || 0;
+      rec.state.startedAt = nowIso();
+      rec.state.finishedAt = ZERO_TIME;
+      rec.state.exitCode = 0;
+      rec.state.oomKilled = false;
+      rec.state.error = "";
+      rec.state.stoppedByUser = false;
+      await this.#save(rec);
+    } catch (e) {
+      await this.#runcDelete(rec.id);
+      await unmountOverlay(p.rootfs).catch(() => undefined);
+      rec.state.error = errorText(e);
+      await this.#save(rec).catch(() => undefined);
+      throw e;
+    }
+    this.#emit("start", rec);
+  }
+
+  /**
+   * Resolves on the first of `events`, or when the engine closes (with the state as it is then).
+   * Holds the event loop while waiting, as an in-flight request would: the exit watchers do not.
+   */
+  #until(events: readonly string[]): Promise<void> {
+    return new Promise((resolve) => {
+      const keepAlive = setInterval(() => undefined, 1 << 30);
+      const done = (): void => {
+        clearInterval(keepAlive);
+        for (const e of events) this.#events.off(e, done);
+        this.#events.off("close", done);
+        resolve();
+      };
+      for (const e of events) this.#events.on(e, done);
+      this.#events.on("close", done);
+    });
+  }
+
+  /** Waits for the exit file of a running container and records it; caller holds the mutex. */
+  async #awaitExit(rec: ContainerRecord, timeoutMs: number): Promise<boolean> {
+    const exitFile = join(this.#paths(rec.id).persist, "exit");
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      if (existsSync(exitFile)) {
+        await this.#recordExit(rec);
+        return true;
+      }
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));
+    }
+  }
+
+  /** @internal */
+  async stopLocked(rec: ContainerRecord, timeoutS: number | undefined, signal?: string): Promise<void> {
+    if (rec.state.status === "restarting") {
+      // Between two runs of a restart policy: stopping cancels the pending restart.
+      rec.state.status = "exited";
+      rec.state.stoppedByUser = true;
+      await this.#save(rec);
+      return;
+    }
+    if (rec.state.status !== "running" && rec.state.status !== "paused") return;
+    rec.state.stoppedByUser = true;
+    const sig = signal ?? rec.config.StopSignal ?? rec.imageConfig.config?.StopSignal ?? "SIGTERM";
+    const t = timeoutS ?? rec.config.StopTimeout ?? DEFAULT_STOP_TIMEOUT_S;
+    const paused = rec.state.status === "paused";
+    await this.#signal(rec, sig).catch((e: unknown) => {
+      this.#log(errorText(e));
+    });
+    // A frozen process cannot act on the signal: thaw it, as Docker does.
+    if (paused)
+      await runc(this.#runc, this.#runcRoot, ["resume", rec.id], `resuming ${rec.name}`).catch(
+        () => undefined,
+      );
+    if (t >= 0 && (await this.#awaitExit(rec, t * 1000))) return;
+    await this.#signal(rec, "SIGKILL");
+    if (!(await this.#awaitExit(rec, 30_000)))
+      throw new TsstackError(
+        "runtime/stop-failed",
+        `stopping container ${rec.name}: it did not exit after SIGKILL`,
+      );
+  }
+
+  async #signal(rec: ContainerRecord, signal: string): Promise<void> {
+    const sig = signal.toUpperCase().replace(/^SIG/, "");
+    if (!/^(\d{1,2}|[A-Z0-9+-]+)$/.test(sig))
+      throw new TsstackError("container/invalid-signal", `invalid signal "${signal}"`);
+    await runc(
+      this.#runc,
+      this.#runcRoot,
+      ["kill", rec.id, sig],
+      `sending SIG${sig} to container ${rec.name}`,
+    );
+  }
+
+  /** @internal */
+  async killLocked(rec: ContainerRecord, signal = "SIGKILL"): Promise<void> {
+    if (rec.state.status !== "running" && rec.state.status !== "paused")
+      throw new TsstackError("container/not-running", `Container ${rec.id} is not running`);
+    rec.state.stoppedByUser = true;
+    await this.#signal(rec, signal);
+    this.#emit("kill", rec, { signal });
+    if (/^(SIG)?KILL$|^9$/i.test(signal)) await this.#awaitExit(rec, 30_000);
+  }
+
+  /** @internal */
+  async pauseLocked(rec: ContainerRecord, pause: boolean): Promise<void> {
+    if (pause ? rec.state.status !== "running" : rec.state.status !== "paused")
+      throw new TsstackError(
+        pause && rec.state.status === "paused" ? "container/paused" : "container/not-running",
+        `Container ${rec.id} is ${pause ? (rec.state.status === "paused" ? "already paused" : "not running") : "not paused"}`,
+      );
+    await runc(
+      this.#runc,
+      this.#runcRoot,
+      [pause ? "pause" : "resume", rec.id],
+      `${pause ? "pausing" : "resuming"} container ${rec.name}`,
+    );
+    rec.state.status = pause ? "paused" : "running";
+    await this.#save(rec);
+    this.#emit(pause ? "pause" : "unpause", rec);
+  }
+
+  /** @internal */
+  async removeLocked(rec: ContainerRecord, force: boolean): Promise<void> {
+    if (rec.state.status === "running" || rec.state.status === "paused") {
+      if (!force)
+        throw new TsstackError(
+          "container/conflict",
+          `cannot remove container "/${rec.name}": container is ${rec.state.status}: stop the container before removing or force remove`,
+        );
+      // killLocked waits for the SIGKILL'ed container's exit to be recorded.
+      await this.killLocked(rec, "SIGKILL");
+    }
+    await this.#removeLocked(rec);
+  }
+
+  async #removeLocked(rec: ContainerRecord): Promise<void> {
+    if (!this.#records.has(rec.id)) return;
+    const p = this.#paths(rec.id);
+    rec.state.status = "removing";
+    await this.#runcDelete(rec.id);
+    await unmountOverlay(p.rootfs);
+    this.#records.delete(rec.id);
+    await rm(p.dir, { recursive: true, force: true });
+    await unlink(p.exitFile).catch(() => undefined);
+    this.#emit("destroy", rec);
+  }
+
+  /** @internal */
+  async waitFor(idOrName: string, condition: string): Promise<WaitResult> {
+    const rec = this.#resolve(idOrName);
+    const result = (): WaitResult => ({
+      StatusCode: rec.state.exitCode,
+      ...(rec.state.error !== "" ? { Error: { Message: rec.state.error } } : {}),
+    });
+    if (condition === "removed") {
+      if (this.#records.has(rec.id)) await this.#until([`destroy:${rec.id}`]);
+      return result();
+    }
+    if (condition === "next-exit" || rec.state.status === "running" || rec.state.status === "paused")
+      await this.#until([`die:${rec.id}`, `destroy:${rec.id}`]);
+    return result();
+  }
+
+  /** @internal */
+  logsOf(idOrName: string, opts: LogsOptions): AsyncIterable<LogEntry> {
+    const rec = this.#resolve(idOrName);
+    return readLog(this.#paths(rec.id).log, opts, () => {
+      const cur = this.#records.get(rec.id);
+      return cur !== undefined && (cur.state.status === "running" || cur.state.status === "paused");
+    });
+  }
+
+  /** @internal */
+  async execIn(idOrName: string, opts: ExecOptions): Promise<ExecProcess> {
+    const rec = this.#resolve(idOrName);
+    if (rec.state.status !== "running")
+      throw new TsstackError(
+        rec.state.status === "paused" ? "container/paused" : "container/not-running",
+        `Container ${rec.id} is ${rec.state.status === "paused" ? "paused, unpause the container before exec" : "not running"}`,
+      );
+    if (opts.Cmd.length === 0) throw new TsstackError("container/invalid-config", "exec: no command given");
+    const p = this.#paths(rec.id);
+    const args = ["--root", this.#runcRoot, "exec"];
+    if (opts.Tty === true) args.push("--tty");
+    for (const e of opts.Env ?? []) args.push("--env", e);
+    if (opts.User !== undefined && opts.User !== "") {
+      const users = await readUserDb(p.rootfs);
+      const u = resolveUser(opts.User, users.passwd ?? "", users.group ?? "");
+      args.push("--user", `${u.uid}:${u.gid}`);
+      for (const g of u.additionalGids ?? []) args.push("--additional-gids", String(g));
+    }
+    if (opts.WorkingDir !== undefined && opts.WorkingDir !== "") args.push("--cwd", opts.WorkingDir);
+    if (opts.Privileged === true)
+      throw new TsstackError(
+        "container/invalid-config",
+        "exec --privileged is not supported by the embedded runtime",
+      );
+    args.push(rec.id, ...opts.Cmd);
+    const child = spawn(this.#runc, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const stderrTail: Buffer[] = [];
+    child.stderr.on("data", (d: Buffer) => {
+      if (stderrTail.length < 16) stderrTail.push(d);
+    });
+    const exit = new Promise<number>((resolve, reject) => {
+      child.on("error", (e) => {
+        reject(
+          new TsstackError("runtime/exec-failed", `exec in container ${rec.name}: ${e.message}`, {
+            cause: e,
+          }),
+        );
+      });
+      child.on("close", (code, signal) => {
+        resolve(code ?? (signal !== null ? 128 + signalNumber(signal) : 255));
+      });
+    });
+    this.#emit("exec_start", rec, { execCommand: opts.Cmd.join(" ") });
+    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exit };
+  }
+
+  /** @internal */
+  async topOf(idOrName: string, psArgs: string | undefined): Promise<TopResult> {
+    const rec = this.#resolve(idOrName);
+    if (rec.state.status !== "running" && rec.state.status !== "paused")
+      throw new TsstackError("container/not-running", `Container ${rec.id} is not running`);
+    const args = ["ps", "--format", "table", rec.id];
+    if (psArgs !== undefined && psArgs !== "") args.push(...psArgs.split(/\s+/));
+    const { stdout } = await runc(
+      this.#runc,
+      this.#runcRoot,
+      args,
+      `listing the processes of container ${rec.name}`,
+    );
+    const lines = stdout.split("\n").filter((l) => l.trim() !== "");
+    const header = lines.shift() ?? "";
+    const titles = header.trim().split(/\s+/);
+    const processes = lines.map((l) => {
+      const cols = l.trim().split(/\s+/);
+      // The last column (CMD/COMMAND) keeps its spaces.
+      return [...cols.slice(0, titles.length - 1), cols.slice(titles.length - 1).join(" ")];
+    });
+    return { Titles: titles, Processes: processes };
+  }
+
+  /** @internal */
+  async statsOf(idOrName: string): Promise<ContainerStats> {
+    const rec = this.#resolve(idOrName);
+    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const read = async (controller: string, file: string): Promise<string | undefined> =>
+      readFile(join(this.#cgroupDir(controller, rec.id), file), "utf8").catch(() => undefined);
+    const num = (s: string | undefined): number => {
+      const n = Number((s ?? "").trim());
+      return Number.isFinite(n) ? n : 0;
+    };
+    let cpuNs: number;
+    let memUsage: number;
+    let memLimit: number;
+    let maxUsage: number | undefined;
+    if (v2) {
+      cpuNs = num(/^usage_usec (\d+)$/m.exec((await read("", "cpu.stat")) ?? "")?.[1]) * 1000;
+      memUsage = num(await read("", "memory.current"));
+      const max = (await read("", "memory.max"))?.trim();
+      memLimit = max === undefined || max === "max" ? hostMemory() : num(max);
+    } else {
+      cpuNs = num(await read("cpuacct", "cpuacct.usage"));
+      memUsage = num(await read("memory", "memory.usage_in_bytes"));
+      memLimit = Math.min(num(await read("memory", "memory.limit_in_bytes")) || Infinity, hostMemory());
+      maxUsage = num(await read("memory", "memory.max_usage_in_bytes"));
+    }
+    const pids = num(await read("pids", "pids.current"));
+    const pidsMax = (await read("pids", "pids.max"))?.trim();
+    const online = cpus().length;
+    const cpuStats = {
+      cpu_usage: { total_usage: cpuNs },
+      system_cpu_usage: await systemCpuNs(),
+      online_cpus: online,
+    };
+    return {
+      read: nowIso(),
+      cpu_stats: cpuStats,
+      precpu_stats: { cpu_usage: { total_usage: 0 }, system_cpu_usage: 0, online_cpus: online },
+      memory_stats: {
+        usage: memUsage,
+        limit: memLimit,
+        ...(maxUsage !== undefined ? { max_usage: maxUsage } : {}),
+      },
+      pids_stats: {
+        current: pids,
+        ...(pidsMax !== undefined && pidsMax !== "max" ? { limit: num(pidsMax) } : {}),
+      },
+    };
+  }
+
+  /** @internal */
+  async withRootfs<T>(
+    idOrName: string,
+    fn: (rootfs: string, rec: ContainerRecord) => Promise<T>,
+  ): Promise<T> {
+    return this.withRecord(idOrName, async (rec) => {
+      const p = this.#paths(rec.id);
+      const running = rec.state.status === "running" || rec.state.status === "paused";
+      if (running) return fn(p.rootfs, rec);
+      await mountOverlay({ lowerdirs: rec.snapshots, upper: p.upper, work: p.work, target: p.rootfs });
+      try {
+        return await fn(p.rootfs, rec);
+      } finally {
+        await unmountOverlay(p.rootfs);
+      }
+    });
+  }
+
+  /** @internal */
+  upperOf(rec: ContainerRecord): string {
+    return this.#paths(rec.id).upper;
+  }
+
+  /** @internal */
+  async withImageStore<T>(fn: (store: ImageStore) => Promise<T>): Promise<T> {
+    const store = await ImageStore.open(this.root, {
+      inUse: (imageId) => imagesInUse(this.root).has(imageId),
+    });
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** @internal */
+  attachTo(idOrName: string, opts: { readonly stdin?: boolean; readonly signal?: AbortSignal }): ExecProcess {
+    const rec = this.#resolve(idOrName);
+    if (opts.stdin === true)
+      throw new TsstackError(
+        "container/invalid-config",
+        "attaching stdin is not supported by the embedded runtime yet",
+      );
+    return attachFromLog(
+      this.logsOf(rec.id, {
+        follow: true,
+        since: Date.now() / 1000,
+        ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      }),
+      () => this.waitFor(rec.id, "not-running").then((r) => r.StatusCode),
+    );
+  }
+}
+
+/** A handle; resolves the id or name on every call, as dockerode's does. */
+class EmbeddedContainer implements Container {
+  constructor(
+    readonly rt: EmbeddedRuntime,
+    readonly id: string,
+  ) {}
+
+  async inspect(): Promise<ContainerInspect> {
+    await Promise.resolve();
+    return inspectOf(this.rt.peek(this.id), this.rt.root);
+  }
+
+  start(): Promise<void> {
+    return this.rt.withRecord(this.id, (rec) => this.rt.startLocked(rec));
+  }
+
+  stop(opts: { readonly t?: number; readonly signal?: string } = {}): Promise<void> {
+    return this.rt.withRecord(this.id, (rec) => this.rt.stopLocked(rec, opts.t, opts.signal));
+  }
+
+  restart(opts: { readonly t?: number } = {}): Promise<void> {
+    return this.rt.withRecord(this.id, async (rec) => {
+      await this.rt.stopLocked(rec, opts.t);
+      await this.rt.startLocked(rec);
+    });
+  }
+
+  kill(opts: { readonly signal?: string } = {}): Promise<void> {
+    return this.rt.withRecord(this.id, (rec) => this.rt.killLocked(rec, opts.signal));
+  }
+
+  pause(): Promise<void> {
+    return this.rt.withRecord(this.id, (rec) => this.rt.pauseLocked(rec, true));
+  }
+
+  unpause(): Promise<void> {
+    return this.rt.withRecord(this.id, (rec) => this.rt.pauseLocked(rec, false));
+  }
+
+  remove(opts: { readonly force?: boolean; readonly v?: boolean } = {}): Promise<void> {
+    return this.rt.withRecord(this.id, (rec) => this.rt.removeLocked(rec, opts.force === true));
+  }
+
+  wait(opts: { readonly condition?: "not-running" | "next-exit" | "removed" } = {}): Promise<WaitResult> {
+    return this.rt.waitFor(this.id, opts.condition ?? "not-running");
+  }
+
+  async *logs(opts: LogsOptions = {}): AsyncIterable<LogEntry> {
+    yield* this.rt.logsOf(this.id, opts);
+  }
+
+  exec(opts: ExecOptions): Promise<ExecProcess> {
+    return this.rt.execIn(this.id, opts);
+  }
+
+  top(opts: { readonly ps_args?: string } = {}): Promise<TopResult> {
+    return this.rt.topOf(this.id, opts.ps_args);
+  }
+
+  stats(): Promise<ContainerStats> {
+    return this.rt.statsOf(this.id);
+  }
+
+  async export(): Promise<Readable> {
+    const { exportFilesystem } = await import("./containers/fs-ops.js");
+    // The stream is read after this returns, so the root must stay mounted: only running containers
+    // (whose rootfs is mounted anyway) or a mount held until the stream ends.
+    const rec = this.rt.peek(this.id);
+    if (rec.state.status === "running" || rec.state.status === "paused")
+      return exportFilesystem(join(this.rt.root, "containers", rec.id, "rootfs"));
+    throw new TsstackError(
+      "container/not-running",
+      `exporting container ${rec.name}: start it first (the embedded runtime exports running containers)`,
+    );
+  }
+
+  commit(opts: CommitOptions = {}): Promise<{ Id: string }> {
+    return commitContainer(this.rt, this.id, opts);
+  }
+
+  async getArchive(opts: { readonly path: string }): Promise<Readable> {
+    const { getArchive } = await import("./containers/fs-ops.js");
+    const rec = this.rt.peek(this.id);
+    if (rec.state.status !== "running" && rec.state.status !== "paused")
+      throw new TsstackError(
+        "container/not-running",
+        `copying from container ${rec.name}: start it first (the embedded runtime copies from running containers)`,
+      );
+    return getArchive(join(this.rt.root, "containers", rec.id, "rootfs"), opts.path);
+  }
+
+  async putArchive(tar: Readable, opts: { readonly path: string }): Promise<void> {
+    const { putArchive } = await import("./containers/fs-ops.js");
+    await this.rt.withRootfs(this.id, async (rootfs, rec) => {
+      // CVE-2018-15664: a running container could swap a directory for a symlink mid-copy; frozen, it
+      // cannot.
+      const pause = rec.state.status === "running";
+      if (pause) await this.rt.pauseLocked(rec, true);
+      try {
+        await putArchive(rootfs, opts.path, tar);
+      } finally {
+        if (pause) await this.rt.pauseLocked(rec, false);
+      }
+    });
+  }
+
+  async attach(opts: { readonly stdin?: boolean; readonly signal?: AbortSignal } = {}): Promise<ExecProcess> {
+    await Promise.resolve();
+    return this.rt.attachTo(this.id, opts);
+  }
+}
+
+async function commitContainer(
+  rt: EmbeddedRuntime,
+  idOrName: string,
+  opts: CommitOptions,
+): Promise<{ Id: string }> {
+  const { commitImage } = await import("./containers/fs-ops.js");
+  const { applyChanges } = await import("./images/archive.js");
+  return rt.withRecord(idOrName, async (rec) => {
+    const pause = opts.pause !== false && rec.state.status === "running";
+    if (pause) await rt.pauseLocked(rec, true);
+    try {
+      return await rt.withImageStore(async (store) => {
+        const base = await store.resolve(rec.imageId);
+        if (base === undefined)
+          throw new TsstackError(
+            "image/not-found",
+            `committing container ${rec.name}: its image ${rec.imageId} is gone`,
+          );
+        const c = rec.config;
+        // Docker commits the container's effective config: the image's, with what the container set.
+        let config: RunConfig = {
+          ...(structuredClone(rec.imageConfig.config ?? {}) as RunConfig),
+          ...(c.Cmd !== undefined && c.Cmd !== null ? { Cmd: [...c.Cmd] } : {}),
+          ...(c.Entrypoint !== undefined && c.Entrypoint !== null ? { Entrypoint: [...c.Entrypoint] } : {}),
+          ...(c.Env !== undefined && c.Env !== null
+            ? { Env: mergeEnv(rec.imageConfig.config?.Env ?? [], c.Env) }
+            : {}),
+          ...(c.WorkingDir !== undefined && c.WorkingDir !== "" ? { WorkingDir: c.WorkingDir } : {}),
+          ...(c.User !== undefined && c.User !== "" ? { User: c.User } : {}),
+          ...(c.Labels !== undefined && c.Labels !== null
+            ? { Labels: { ...(rec.imageConfig.config?.Labels ?? {}), ...c.Labels } }
+            : {}),
+        };
+        if (opts.changes !== undefined && opts.changes.length > 0)
+          config = applyChanges(config, opts.changes);
+        const names =
+          opts.repo !== undefined && opts.repo !== ""
+            ? [`${opts.repo}:${opts.tag !== undefined && opts.tag !== "" ? opts.tag : "latest"}`]
+            : [];
+        const image = await commitImage({
+          store,
+          baseImage: base,
+          baseConfig: rec.imageConfig,
+          upper: rt.upperOf(rec),
+          changes: config,
+          createdBy: argsOf(rec).join(" "),
+          ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+          ...(opts.author !== undefined ? { author: opts.author } : {}),
+          names,
+        });
+        return { Id: image.id };
+      });
+    } finally {
+      if (pause) await rt.pauseLocked(rec, false);
+    }
+  });
+}
+
+function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
+  const key = (e: string): string => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e);
+  const out = new Map<string, string>();
+  for (const e of [...base, ...over]) out.set(key(e), e);
+  return [...out.values()];
+}
+
+/** Output of a running container from the log, shaped like an exec's streams. */
+function attachFromLog(entries: AsyncIterable<LogEntry>, exitCode: () => Promise<number>): ExecProcess {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const stdin = new PassThrough();
+  const pump = (async () => {
+    for await (const e of entries) (e.stream === "stdout" ? stdout : stderr).write(e.line);
+  })().finally(() => {
+    stdout.end();
+    stderr.end();
+  });
+  return { stdin, stdout, stderr, exit: pump.then(exitCode) };
+}
+
+function parseSecurityOpts(opts: readonly string[]): boolean | undefined {
+  let nnp: boolean | undefined;
+  for (const o of opts) {
+    const m = /^no-new-privileges(?:[:=](true|false))?$/.exec(o);
+    if (m === null)
+      throw new TsstackError(
+        "container/invalid-config",
+        `security option "${o}" is not supported by the embedded runtime (only no-new-privileges[=true|false])`,
+      );
+    nnp = m[1] !== "false";
+  }
+  return nnp;
+}
+
+/** Resolves HostConfig.Devices to major/minor numbers by stat'ing the host paths. */
+async function hostDevices(rec: ContainerRecord): Promise<ContainerConfig["devices"]> {
+  const out: NonNullable<ContainerConfig["devices"]>[number][] = [];
+  for (const d of rec.config.HostConfig?.Devices ?? []) {
+    let st;
+    try {
+      st = await stat(d.PathOnHost);
+    } catch (e) {
+      throw new TsstackError("container/invalid-config", `device ${d.PathOnHost}: ${errorText(e)}`, {
+        cause: e,
+      });
+    }
+    if (!st.isCharacterDevice() && !st.isBlockDevice())
+      throw new TsstackError("container/invalid-config", `device ${d.PathOnHost} is not a device node`);
+    const rdev = st.rdev;
+    out.push({
+      path: d.PathInContainer !== "" ? d.PathInContainer : d.PathOnHost,
+      type: st.isCharacterDevice() ? "c" : "b",
+      major: Math.floor(rdev / 256) & 0xfff,
+      minor: (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff),
+      ...(d.CgroupPermissions !== undefined && d.CgroupPermissions !== ""
+        ? { permissions: d.CgroupPermissions }
+        : {}),
+      fileMode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+    });
+  }
+  return out;
+}
+
+let swapAccountingCache: boolean | undefined;
+function swapAccounting(): boolean {
+  swapAccountingCache ??=
+    existsSync("/sys/fs/cgroup/cgroup.controllers") ||
+    existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+  return swapAccountingCache;
+}
+
+function hostMemory(): number {
+  return totalmem();
+}
+
+async function systemCpuNs(): Promise<number> {
+  const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
+  const ticks = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 8)
+    .reduce((a, b) => a + Number(b), 0);
+  return ticks * 10_000_000; // USER_HZ is 100 on Linux
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 }; // prettier-ignore
+function signalNumber(name: string): number {
+  return SIGNALS[name] ?? 0;
+}
+
+function matchesFilters(rec: ContainerRecord, filters: Readonly<Record<string, readonly string[]>>): boolean {
+  for (const [key, values] of Object.entries(filters)) {
+    if (values.length === 0) continue;
+    const ok = values.some((v) => {
+      switch (key) {
+        case "label": {
+          const eq = v.indexOf("=");
+          const labels = rec.config.Labels ?? {};
+          return eq < 0 ? v in labels : labels[v.slice(0, eq)] === v.slice(eq + 1);
+        }
+        case "name":
+          return new RegExp(v.replace(/^\//, "")).test(rec.name);
+        case "id":
+          return rec.id.startsWith(v);
+        case "status":
+          return rec.state.status === v;
+        case "ancestor":
+          return rec.image === v || rec.imageId === v || rec.imageId === `sha256:${v}`;
+        default:
+          throw new TsstackError("container/invalid-filter", `invalid filter "${key}"`);
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
+
+function argsOf(rec: ContainerRecord): string[] {
+  const c = rec.config;
+  const entry = c.Entrypoint ?? rec.imageConfig.config?.Entrypoint ?? [];
+  const cmd =
+    c.Cmd ?? (c.Entrypoint !== undefined && c.Entrypoint !== null ? [] : (rec.imageConfig.config?.Cmd ?? []));
+  return [...(entry.length === 1 && entry[0] === "" ? [] : entry), ...cmd];
+}
+
+function ago(iso: string, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 1) return "Less than a second";
+  if (s < 60) return `${s} second${s === 1 ? "" : "s"}`;
+  const m = Math.round(s / 60);
+  if (m < 60) return m === 1 ? "About a minute" : `${m} minutes`;
+  const h = Math.round(m / 60);
+  if (h < 48) return h === 1 ? "About an hour" : `${h} hours`;
+  return `${Math.round(h / 24)} days`;
+}
+
+function statusText(rec: ContainerRecord): string {
+  switch (rec.state.status) {
+    case "running":
+      return `Up ${ago(rec.state.startedAt)}`;
+    case "paused":
+      return `Up ${ago(rec.state.startedAt)} (Paused)`;
+    case "exited":
+      return `Exited (${rec.state.exitCode}) ${ago(rec.state.finishedAt)} ago`;
+    case "created":
+      return "Created";
+    default:
+      return rec.state.status.charAt(0).toUpperCase() + rec.state.status.slice(1);
+  }
+}
+
+function summaryOf(rec: ContainerRecord): ContainerSummary {
+  return {
+    Id: rec.id,
+    Names: [`/${rec.name}`],
+    Image: rec.image,
+    ImageID: rec.imageId,
+    Command: argsOf(rec)
+      .map((a) => (/\s/.test(a) ? JSON.stringify(a) : a))
+      .join(" "),
+    Created: Math.floor(Date.parse(rec.created) / 1000),
+    State: rec.state.status,
+    Status: statusText(rec),
+    Labels: { ...(rec.config.Labels ?? {}) },
+    Ports: [],
+    Mounts: [],
+  };
+}
+
+function inspectOf(rec: ContainerRecord, root: string): ContainerInspect {
+  const c = rec.config;
+  const img = rec.imageConfig.config ?? {};
+  const args = argsOf(rec);
+  const dir = join(root, "containers", rec.id);
+  const s = rec.state;
+  return {
+    Id: rec.id,
+    Created: rec.created,
+    Path: args[0] ?? "",
+    Args: args.slice(1),
+    State: {
+      Status: s.status,
+      Running: s.status === "running" || s.status === "paused",
+      Paused: s.status === "paused",
+      Restarting: s.status === "restarting",
+      OOMKilled: s.oomKilled,
+      Dead: s.status === "dead",
+      Pid: s.pid,
+      ExitCode: s.exitCode,
+      Error: s.error,
+      StartedAt: s.startedAt,
+      FinishedAt: s.finishedAt,
+    },
+    Image: rec.imageId,
+    ResolvConfPath: "",
+    HostnamePath: join(dir, "hostname"),
+    HostsPath: join(dir, "hosts"),
+    LogPath: join(dir, "ctr.log"),
+    Name: `/${rec.name}`,
+    RestartCount: s.restartCount,
+    Driver: "overlay",
+    Platform: "linux",
+    Config: {
+      Hostname: c.Hostname !== undefined && c.Hostname !== "" ? c.Hostname : rec.id.slice(0, 12),
+      User: c.User ?? img.User ?? "",
+      Env: mergeEnv(img.Env ?? [], c.Env ?? []),
+      Cmd:
+        c.Cmd !== undefined && c.Cmd !== null
+          ? [...c.Cmd]
+          : img.Cmd !== undefined && img.Cmd !== null
+            ? [...img.Cmd]
+            : null,
+      Entrypoint:
+        c.Entrypoint !== undefined && c.Entrypoint !== null
+          ? [...c.Entrypoint]
+          : img.Entrypoint !== undefined && img.Entrypoint !== null
+            ? [...img.Entrypoint]
+            : null,
+      Image: rec.image,
+      WorkingDir: c.WorkingDir ?? img.WorkingDir ?? "",
+      Labels: { ...(img.Labels ?? {}), ...(c.Labels ?? {}) },
+      Tty: c.Tty === true,
+      OpenStdin: c.OpenStdin === true,
+      StopSignal: c.StopSignal ?? img.StopSignal ?? "SIGTERM",
+      StopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT_S,
+    },
+    HostConfig: { NetworkMode: "none", ...(c.HostConfig ?? {}) },
+    GraphDriver: {
+      Name: "overlay",
+      Data: {
+        LowerDir: [...rec.snapshots].reverse().join(":"),
+        UpperDir: join(dir, "upper"),
+        WorkDir: join(dir, "work"),
+        MergedDir: join(dir, "rootfs"),
+      },
+    },
+    Mounts: [],
+    NetworkSettings: { Networks: {}, Ports: {}, IPAddress: "", Gateway: "", MacAddress: "" },
+  };
+}

@@ -1,0 +1,304 @@
+/**
+ * The runtime interface: the engine on one node, shaped like dockerode (and so like the Docker Engine
+ * API), with two implementations: the embedded one (src/runtime/embedded.ts: tsstack's image store +
+ * overlayfs + runc + conmon) and, later, one driving a real Docker Engine through dockerode. The
+ * contract suite (test/contract) runs against every implementation.
+ *
+ * Field names follow the Engine API (v1.41) so that the daemon serves these objects as they are and
+ * Docker clients read them unchanged.
+ */
+import type { Readable } from "node:stream";
+
+/** Body of `POST /containers/create` (the parts tsstack acts on), plus `name`. */
+export interface ContainerCreateOptions {
+  /** Unique name, Docker's rules: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`. Default: a generated one. */
+  readonly name?: string;
+  readonly Image: string;
+  readonly Cmd?: readonly string[] | null;
+  readonly Entrypoint?: readonly string[] | null;
+  readonly Env?: readonly string[] | null;
+  readonly WorkingDir?: string;
+  readonly User?: string;
+  readonly Hostname?: string;
+  readonly Labels?: Readonly<Record<string, string>> | null;
+  readonly Tty?: boolean;
+  readonly OpenStdin?: boolean;
+  readonly StopSignal?: string;
+  /** Seconds; default 10. */
+  readonly StopTimeout?: number;
+  readonly HostConfig?: HostConfig;
+}
+
+export interface HostConfig {
+  readonly Memory?: number;
+  readonly MemorySwap?: number;
+  readonly NanoCpus?: number;
+  readonly CpuShares?: number;
+  readonly CpusetCpus?: string;
+  readonly PidsLimit?: number | null;
+  readonly ReadonlyRootfs?: boolean;
+  readonly Tmpfs?: Readonly<Record<string, string>>;
+  readonly CapAdd?: readonly string[] | null;
+  readonly CapDrop?: readonly string[] | null;
+  readonly Privileged?: boolean;
+  readonly Sysctls?: Readonly<Record<string, string>>;
+  readonly Ulimits?:
+    readonly { readonly Name: string; readonly Soft: number; readonly Hard: number }[] | null;
+  readonly Devices?:
+    | readonly {
+        readonly PathOnHost: string;
+        readonly PathInContainer: string;
+        readonly CgroupPermissions?: string;
+      }[]
+    | null;
+  readonly ShmSize?: number;
+  readonly Init?: boolean | null;
+  /** `no-new-privileges:false` opts out of tsstack's default; other entries are refused. */
+  readonly SecurityOpt?: readonly string[] | null;
+  /** Remove the container when it exits (`--rm`). */
+  readonly AutoRemove?: boolean;
+  /** `none` (default for the embedded runtime until networks exist), `host`. */
+  readonly NetworkMode?: string;
+  readonly RestartPolicy?: { readonly Name: string; readonly MaximumRetryCount?: number };
+}
+
+export type ContainerStatus =
+  "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
+
+export interface ContainerState {
+  Status: ContainerStatus;
+  Running: boolean;
+  Paused: boolean;
+  Restarting: boolean;
+  OOMKilled: boolean;
+  Dead: boolean;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  /** RFC 3339 with nanoseconds; `0001-01-01T00:00:00Z` when never. */
+  StartedAt: string;
+  FinishedAt: string;
+}
+
+export interface MountPoint {
+  Type: "bind" | "volume" | "tmpfs";
+  Source: string;
+  Destination: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+}
+
+/** `GET /containers/{id}/json`. */
+export interface ContainerInspect {
+  Id: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  State: ContainerState;
+  Image: string;
+  ResolvConfPath: string;
+  HostnamePath: string;
+  HostsPath: string;
+  LogPath: string;
+  Name: string;
+  RestartCount: number;
+  Driver: string;
+  Platform: string;
+  Config: {
+    Hostname: string;
+    User: string;
+    Env: string[];
+    Cmd: string[] | null;
+    Entrypoint: string[] | null;
+    Image: string;
+    WorkingDir: string;
+    Labels: Record<string, string>;
+    Tty: boolean;
+    OpenStdin: boolean;
+    StopSignal: string;
+    StopTimeout: number;
+  };
+  HostConfig: HostConfig;
+  GraphDriver: { Name: string; Data: Record<string, string> };
+  Mounts: MountPoint[];
+  NetworkSettings: {
+    Networks: Record<
+      string,
+      { IPAddress: string; Gateway: string; MacAddress: string; Aliases: string[] | null }
+    >;
+    Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
+    IPAddress: string;
+    Gateway: string;
+    MacAddress: string;
+  };
+}
+
+/** An entry of `GET /containers/json`. */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  Command: string;
+  /** Unix seconds. */
+  Created: number;
+  State: ContainerStatus;
+  /** `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`. */
+  Status: string;
+  Labels: Record<string, string>;
+  Ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[];
+  Mounts: MountPoint[];
+}
+
+export interface ListContainersOptions {
+  /** Include stopped containers. Default false. */
+  readonly all?: boolean;
+  /** Docker's filters: `label` (`k` or `k=v`), `name`, `id`, `status`. All given must match. */
+  readonly filters?: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface LogsOptions {
+  readonly follow?: boolean;
+  readonly stdout?: boolean;
+  readonly stderr?: boolean;
+  /** Unix seconds (fractional allowed). */
+  readonly since?: number;
+  readonly until?: number;
+  readonly timestamps?: boolean;
+  /** Number of lines from the end, or `all`. */
+  readonly tail?: number | "all";
+  /** Ends a follow. */
+  readonly signal?: AbortSignal;
+}
+
+export interface LogEntry {
+  readonly stream: "stdout" | "stderr";
+  /** RFC 3339 with nanoseconds, as conmon wrote it. */
+  readonly time: string;
+  /** One line, or a part of a long line; ends with `\n` when the line ended. */
+  readonly line: Buffer;
+}
+
+export interface ExecOptions {
+  readonly Cmd: readonly string[];
+  readonly Env?: readonly string[];
+  readonly User?: string;
+  readonly WorkingDir?: string;
+  readonly Tty?: boolean;
+  readonly Privileged?: boolean;
+}
+
+/** A running exec: streams are raw (with a TTY, stdout carries everything). */
+export interface ExecProcess {
+  readonly stdin: NodeJS.WritableStream;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** Resolves with the exit code when the process ends. */
+  readonly exit: Promise<number>;
+  resize?(size: { readonly rows: number; readonly columns: number }): void;
+}
+
+export interface ContainerStats {
+  read: string;
+  cpu_stats: {
+    cpu_usage: { total_usage: number };
+    system_cpu_usage: number;
+    online_cpus: number;
+  };
+  precpu_stats: {
+    cpu_usage: { total_usage: number };
+    system_cpu_usage: number;
+    online_cpus: number;
+  };
+  memory_stats: { usage: number; limit: number; max_usage?: number };
+  pids_stats: { current: number; limit?: number };
+}
+
+export interface TopResult {
+  Titles: string[];
+  Processes: string[][];
+}
+
+export interface CommitOptions {
+  readonly repo?: string;
+  readonly tag?: string;
+  readonly comment?: string;
+  readonly author?: string;
+  /** Dockerfile instructions (`CMD ["x"]`, `ENV A=b`, …) applied to the new image's config. */
+  readonly changes?: readonly string[];
+  /** Pause the container while committing (default true, as Docker). */
+  readonly pause?: boolean;
+}
+
+export interface WaitResult {
+  StatusCode: number;
+  Error?: { Message: string };
+}
+
+/** A container handle; like dockerode, getting one does no I/O and an unknown id fails on use. */
+export interface Container {
+  /** The id or name it was got by (resolved on each call). */
+  readonly id: string;
+  inspect(): Promise<ContainerInspect>;
+  start(): Promise<void>;
+  /** Stop signal, then SIGKILL after `t` seconds (default the container's StopTimeout). */
+  stop(opts?: { readonly t?: number; readonly signal?: string }): Promise<void>;
+  restart(opts?: { readonly t?: number }): Promise<void>;
+  kill(opts?: { readonly signal?: string }): Promise<void>;
+  pause(): Promise<void>;
+  unpause(): Promise<void>;
+  remove(opts?: { readonly force?: boolean; readonly v?: boolean }): Promise<void>;
+  /** `not-running` (default), `next-exit`, `removed`. */
+  wait(opts?: { readonly condition?: "not-running" | "next-exit" | "removed" }): Promise<WaitResult>;
+  logs(opts?: LogsOptions): AsyncIterable<LogEntry>;
+  exec(opts: ExecOptions): Promise<ExecProcess>;
+  top(opts?: { readonly ps_args?: string }): Promise<TopResult>;
+  stats(): Promise<ContainerStats>;
+  /** Tar of the whole filesystem (`docker export`). */
+  export(): Promise<Readable>;
+  commit(opts?: CommitOptions): Promise<{ Id: string }>;
+  /** Tar of a path inside the container (`docker cp ctr:path -`). */
+  getArchive(opts: { readonly path: string }): Promise<Readable>;
+  /** Extract a tar into a directory inside the container (`docker cp - ctr:path`). */
+  putArchive(tar: Readable, opts: { readonly path: string }): Promise<void>;
+  /**
+   * The main process's streams from now on (`docker attach`, `run` without `-d`): output until the
+   * container stops; stdin only for containers created with OpenStdin. With a TTY, stdout carries
+   * everything.
+   */
+  attach(opts?: { readonly stdin?: boolean; readonly signal?: AbortSignal }): Promise<ExecProcess>;
+}
+
+export interface RuntimeEvent {
+  Type: "container" | "image";
+  /** `create`, `start`, `die`, `oom`, `stop`, `kill`, `pause`, `unpause`, `destroy`, `exec_start`, … */
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  /** Unix seconds and nanoseconds. */
+  time: number;
+  timeNano: number;
+}
+
+export interface Runtime {
+  createContainer(opts: ContainerCreateOptions): Promise<Container>;
+  getContainer(idOrName: string): Container;
+  listContainers(opts?: ListContainersOptions): Promise<ContainerSummary[]>;
+  /** Live events from now on, until the signal aborts. */
+  getEvents(opts?: { readonly signal?: AbortSignal }): AsyncIterable<RuntimeEvent>;
+}
+
+/**
+ * Error codes (TsstackError.code) every implementation uses, so the daemon maps them to HTTP statuses
+ * as Docker does: `container/not-found`, `image/not-found` (404); `container/conflict` (name in use,
+ * removing a running container without force), `container/not-running`, `container/paused` (409);
+ * `container/invalid-config` and other `…/invalid…` (400).
+ */
+export const ERROR_HTTP_STATUS: readonly (readonly [RegExp, number])[] = [
+  [/\/not-found$/, 404],
+  [/\/(conflict|not-running|paused|in-use)$/, 409],
+  [/\/invalid/, 400],
+];
+
+/** A container name must start with a letter or digit and continue with those or `_.-` (Docker). */
+export const CONTAINER_NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -1,0 +1,336 @@
+/**
+ * The embedded runtime against real runc and conmon, as root: lifecycle, logs, exec, isolation.
+ */
+import { describe, expect, it } from "vitest";
+import { canRunContainers, eventually, logText, useEngines } from "../../helpers/engine.js";
+
+const engines = useEngines();
+
+describe.skipIf(!canRunContainers)("embedded runtime: lifecycle", () => {
+  it("runs a command to completion and records its exit code and output", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      name: "hello",
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"],
+    });
+    await c.start();
+    expect(await c.wait()).toEqual({ StatusCode: 3 });
+    const info = await c.inspect();
+    expect(info.State).toMatchObject({ Status: "exited", Running: false, ExitCode: 3, OOMKilled: false });
+    expect(await logText(engine, "hello", { stderr: false })).toBe("out\n");
+    expect(await logText(engine, "hello", { stdout: false })).toBe("err\n");
+  });
+});
+
+describe.skipIf(!canRunContainers)("embedded runtime: stop, kill, pause, remove", () => {
+  it("stop sends the stop signal and kills after the grace period", async () => {
+    const { engine } = await engines();
+    // Ignores SIGTERM: only SIGKILL after the 1 s grace period ends it.
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"],
+    });
+    await c.start();
+    await eventually(async () => (await logText(engine, c.id)).includes("ready"), { what: "ready" });
+    const t0 = Date.now();
+    await c.stop({ t: 1 });
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(took).toBeLessThan(5000);
+    expect((await c.inspect()).State).toMatchObject({ Status: "exited", ExitCode: 137 });
+  });
+
+  it("stop ends a process that handles SIGTERM without waiting for the grace period", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done"],
+    });
+    await c.start();
+    await eventually(async () => (await logText(engine, c.id)).includes("ready"), { what: "ready" });
+    const t0 = Date.now();
+    await c.stop({ t: 10 });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect((await c.inspect()).State.ExitCode).toBe(42);
+  });
+
+  it("kill, pause and unpause act on the running container", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["sleep", "300"] });
+    await c.start();
+    await c.pause();
+    expect((await c.inspect()).State).toMatchObject({ Status: "paused", Paused: true, Running: true });
+    await expect(c.pause()).rejects.toMatchObject({ code: "container/paused" });
+    await c.unpause();
+    expect((await c.inspect()).State.Status).toBe("running");
+    await c.kill({ signal: "SIGKILL" });
+    expect((await c.inspect()).State).toMatchObject({ Status: "exited", ExitCode: 137 });
+    await expect(c.kill()).rejects.toMatchObject({ code: "container/not-running" });
+  });
+
+  it("refuses to remove a running container without force, and removes it with force", async () => {
+    const { engine, root } = await engines();
+    const c = await engine.createContainer({ name: "busy", Image: "busybox:latest", Cmd: ["sleep", "300"] });
+    await c.start();
+    await expect(c.remove()).rejects.toMatchObject({ code: "container/conflict" });
+    await c.remove({ force: true });
+    await expect(c.inspect()).rejects.toMatchObject({ code: "container/not-found" });
+    expect(await engine.listContainers({ all: true })).toEqual([]);
+    const { readdir } = await import("node:fs/promises");
+    expect(await readdir(`${root}/containers`)).toEqual([]);
+  });
+
+  it("restarts a stopped container with its writable layer kept", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "cat /data 2>/dev/null; echo run >> /data"],
+    });
+    await c.start();
+    await c.wait();
+    await c.start();
+    await c.wait();
+    expect(await logText(engine, c.id)).toBe("run\n");
+  });
+
+  it("names are unique and ids are 64 hex characters", async () => {
+    const { engine } = await engines();
+    const a = await engine.createContainer({ name: "same", Image: "busybox:latest" });
+    expect((await a.inspect()).Id).toMatch(/^[a-f0-9]{64}$/);
+    await expect(engine.createContainer({ name: "same", Image: "busybox:latest" })).rejects.toMatchObject({
+      code: "container/conflict",
+    });
+    await expect(engine.createContainer({ name: "-bad", Image: "busybox:latest" })).rejects.toMatchObject({
+      code: "container/invalid-config",
+    });
+    await expect(engine.createContainer({ Image: "nope:latest" })).rejects.toMatchObject({
+      code: "image/not-found",
+    });
+    const b = await engine.createContainer({ Image: "busybox:latest" });
+    expect((await b.inspect()).Name).toMatch(/^\/[a-z]+_[a-z]+_[0-9a-f]{4}$/);
+  });
+
+  it("removes an auto-remove container when it exits", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["true"],
+      HostConfig: { AutoRemove: true },
+    });
+    const removed = c.wait({ condition: "removed" });
+    await c.start();
+    await removed;
+    expect(await engine.listContainers({ all: true })).toEqual([]);
+  });
+});
+
+describe.skipIf(!canRunContainers)("embedded runtime: exec, logs, top, stats", () => {
+  it("exec runs in the container with env, user and working dir", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["sleep", "300"] });
+    await c.start();
+    const p = await c.exec({
+      Cmd: ["sh", "-c", "echo $FOO; id -u; pwd; exit 5"],
+      Env: ["FOO=bar"],
+      User: "nobody",
+      WorkingDir: "/tmp",
+    });
+    p.stdin.end();
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    expect(await p.exit).toBe(5);
+    expect(out).toBe("bar\n65534\n/tmp\n");
+  });
+
+  it("logs follow until the container exits, with tail and timestamps", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; sleep 0.1; done"],
+    });
+    await c.start();
+    const lines: string[] = [];
+    for await (const e of c.logs({ follow: true })) lines.push(e.line.toString());
+    expect(lines.join("")).toBe("line1\nline2\nline3\nline4\nline5\n");
+    const tail: string[] = [];
+    for await (const e of c.logs({ tail: 2 })) {
+      expect(e.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+/);
+      tail.push(e.line.toString());
+    }
+    expect(tail).toEqual(["line4\n", "line5\n"]);
+  });
+
+  it("top lists the container's processes and stats reads its cgroup", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sleep", "300"],
+      HostConfig: { Memory: 64 * 1024 * 1024, PidsLimit: 50 },
+    });
+    await c.start();
+    const top = await c.top();
+    expect(top.Titles).toContain("PID");
+    expect(top.Processes.some((p) => p.at(-1)?.includes("sleep 300"))).toBe(true);
+    const stats = await c.stats();
+    expect(stats.memory_stats.limit).toBe(64 * 1024 * 1024);
+    expect(stats.memory_stats.usage).toBeGreaterThan(0);
+    expect(stats.pids_stats).toMatchObject({ current: 1, limit: 50 });
+    expect(stats.cpu_stats.cpu_usage.total_usage).toBeGreaterThan(0);
+  });
+});
+
+/** Docker's 14 default capabilities as the kernel prints them in /proc/<pid>/status. */
+const DOCKER_DEFAULT_CAP_MASK = "00000000a80425fb";
+
+async function runToEnd(
+  engine: Awaited<ReturnType<typeof engines>>["engine"],
+  opts: Parameters<Awaited<ReturnType<typeof engines>>["engine"]["createContainer"]>[0],
+): Promise<{ code: number; out: string; oom: boolean }> {
+  const c = await engine.createContainer(opts);
+  await c.start();
+  const { StatusCode } = await c.wait();
+  return { code: StatusCode, out: await logText(engine, c.id), oom: (await c.inspect()).State.OOMKilled };
+}
+
+describe.skipIf(!canRunContainers)("embedded runtime: isolation and limits", () => {
+  it("the container sees itself as PID 1 with its own hostname and none of the host's processes or files", async () => {
+    const { engine, root } = await engines();
+    const { code, out } = await runToEnd(engine, {
+      Image: "busybox:latest",
+      Hostname: "boxy",
+      Cmd: [
+        "sh",
+        "-c",
+        `echo pid=$$; hostname; ps -o pid | wc -l; test -e ${root} && echo host-visible; true`,
+      ],
+    });
+    expect(code).toBe(0);
+    const [pid, hostname, psLines, ...rest] = out.trim().split("\n");
+    expect(pid).toBe("pid=1");
+    expect(hostname).toBe("boxy");
+    // Header + sh + ps + wc at most: no host process is visible.
+    expect(Number(psLines)).toBeLessThanOrEqual(4);
+    expect(rest).toEqual([]);
+  });
+
+  it("has Docker's default capabilities, no inheritable ones, no-new-privileges and seccomp", async () => {
+    const { engine } = await engines();
+    const { out } = await runToEnd(engine, {
+      Image: "busybox:latest",
+      Cmd: ["grep", "-E", "^(CapEff|CapInh|NoNewPrivs|Seccomp):", "/proc/self/status"],
+    });
+    expect(out).toMatch(new RegExp(`CapEff:\\s+${DOCKER_DEFAULT_CAP_MASK}`));
+    expect(out).toMatch(/CapInh:\s+0000000000000000/);
+    expect(out).toMatch(/NoNewPrivs:\s+1/);
+    expect(out).toMatch(/Seccomp:\s+2/);
+    const optOut = await runToEnd(engine, {
+      Image: "busybox:latest",
+      Cmd: ["grep", "NoNewPrivs", "/proc/self/status"],
+      HostConfig: { SecurityOpt: ["no-new-privileges=false"] },
+    });
+    expect(optOut.out).toMatch(/NoNewPrivs:\s+0/);
+  });
+
+  it("masks /proc paths and mounts /proc/sys read-only", async () => {
+    const { engine } = await engines();
+    const { out } = await runToEnd(engine, {
+      Image: "busybox:latest",
+      Cmd: [
+        "sh",
+        "-c",
+        "wc -c < /proc/timer_list; (echo 1 > /proc/sys/kernel/domainname) 2>/dev/null && echo writable || echo refused",
+      ],
+    });
+    expect(out.trim().split("\n")).toEqual(["0", "refused"]);
+  });
+
+  it("OOM-kills a container over its memory limit and reports it", async () => {
+    const { engine } = await engines();
+    const mem = 16 * 1024 * 1024;
+    // tail keeps the whole newline-free line in memory.
+    const { code, oom } = await runToEnd(engine, {
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "head -c 200000000 /dev/zero | tail"],
+      HostConfig: { Memory: mem, MemorySwap: mem },
+    });
+    expect(oom).toBe(true);
+    expect(code).toBe(137);
+  });
+
+  it("holds the pids limit", async () => {
+    const { engine } = await engines();
+    const { out } = await runToEnd(engine, {
+      Image: "busybox:latest",
+      Cmd: [
+        "sh",
+        "-c",
+        "for i in $(seq 1 20); do sleep 5 & done 2>/dev/null; ps -o pid | tail -n +2 | wc -l",
+      ],
+      HostConfig: { PidsLimit: 8 },
+    });
+    expect(Number(out.trim().split("\n").at(-1))).toBeLessThanOrEqual(8);
+  });
+
+  it("refuses a working dir under /proc/self/fd at create and creates a missing one at start", async () => {
+    const { engine } = await engines();
+    await expect(
+      engine.createContainer({ Image: "busybox:latest", WorkingDir: "/proc/self/fd/7" }),
+    ).rejects.toMatchObject({ code: "container/invalid-config" });
+    const { out } = await runToEnd(engine, { Image: "busybox:latest", WorkingDir: "/new/dir", Cmd: ["pwd"] });
+    expect(out).toBe("/new/dir\n");
+  });
+
+  it("read-only rootfs, tmpfs, user and init", async () => {
+    const { engine } = await engines();
+    const { out } = await runToEnd(engine, {
+      Image: "busybox:latest",
+      User: "nobody",
+      Cmd: [
+        "sh",
+        "-c",
+        "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmpfs-ok; id -u; cat /proc/1/cmdline | tr '\\0' ' ' ; echo",
+      ],
+      HostConfig: { ReadonlyRootfs: true, Tmpfs: { "/scratch": "mode=1777" }, Init: true },
+    });
+    const lines = out.trim().split("\n");
+    expect(lines.slice(0, 3)).toEqual(["ro", "tmpfs-ok", "65534"]);
+    expect(lines[3]).toContain("/sbin/docker-init");
+  });
+});
+
+describe.skipIf(!canRunContainers)("embedded runtime: surviving the engine", () => {
+  it("a reopened engine re-adopts a running container and records an exit that happened meanwhile", async () => {
+    const { engine, root, runRoot } = await engines();
+    const { EmbeddedRuntime } = await import("../../../src/runtime/embedded.js");
+    const runner = await engine.createContainer({
+      name: "runner",
+      Image: "busybox:latest",
+      Cmd: ["sleep", "300"],
+    });
+    const quitter = await engine.createContainer({
+      name: "quitter",
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "read x < /dev/null; sleep 1; exit 7"],
+    });
+    await runner.start();
+    await quitter.start();
+    // The engine goes away without stopping anything (the kill -9 test of the daemon covers a real crash).
+    await engine.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = await EmbeddedRuntime.open({ root, runRoot, exitPollMs: 200 });
+    try {
+      expect((await again.getContainer("runner").inspect()).State.Status).toBe("running");
+      expect((await again.getContainer("quitter").inspect()).State).toMatchObject({
+        Status: "exited",
+        ExitCode: 7,
+      });
+      await again.getContainer("runner").stop({ t: 0 });
+      expect((await again.getContainer("runner").inspect()).State.ExitCode).toBe(137);
+    } finally {
+      await again.getContainer("runner").remove({ force: true });
+      await again.getContainer("quitter").remove({ force: true });
+      await again.close();
+    }
+  });
+});
