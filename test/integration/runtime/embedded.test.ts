@@ -334,3 +334,114 @@ describe.skipIf(!canRunContainers)("embedded runtime: surviving the engine", () 
     }
   });
 });
+
+describe.skipIf(!canRunContainers)("embedded runtime: restart policies", () => {
+  it("restarts a crashed container under restart always within a second", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "echo up; sleep 300"],
+      HostConfig: { RestartPolicy: { Name: "always" } },
+    });
+    await c.start();
+    const first = (await c.inspect()).State.Pid;
+    const died = c.wait({ condition: "next-exit" });
+    process.kill(first, "SIGKILL");
+    await died;
+    const t0 = Date.now();
+    const again = await eventually(
+      async () => {
+        const s = (await c.inspect()).State;
+        return s.Status === "running" && s.Pid !== first ? s : undefined;
+      },
+      { what: "the restarted container" },
+    );
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(again.Pid).not.toBe(first);
+    expect((await c.inspect()).RestartCount).toBe(1);
+    // A stop the user asks for is final.
+    await c.stop({ t: 0 });
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await c.inspect()).State.Status).toBe("exited");
+  });
+
+  it("gives up after the on-failure maximum", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "echo try; exit 3"],
+      HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 2 } },
+    });
+    await c.start();
+    await eventually(async () => (await c.inspect()).RestartCount === 2, { what: "two restarts" });
+    await eventually(async () => (await c.inspect()).State.Status === "exited", { what: "the final exit" });
+    await new Promise((r) => setTimeout(r, 700));
+    const info = await c.inspect();
+    expect(info.RestartCount).toBe(2);
+    expect(info.State).toMatchObject({ Status: "exited", ExitCode: 3 });
+    expect(await logText(engine, c.id)).toBe("try\ntry\ntry\n");
+  });
+});
+
+describe.skipIf(!canRunContainers)("embedded runtime: commit, export, copy", () => {
+  async function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const c of s) chunks.push(Buffer.from(c as Buffer));
+    return Buffer.concat(chunks);
+  }
+
+  it("commit turns the container's changes into a runnable image", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "echo made > /made.txt; rm /bin/wc"],
+    });
+    await c.start();
+    await c.wait();
+    const { Id } = await c.commit({ repo: "committed", tag: "v1", changes: ['CMD ["cat", "/made.txt"]'] });
+    expect(Id).toMatch(/^sha256:[a-f0-9]{64}$/);
+    const d = await engine.createContainer({ Image: "committed:v1" });
+    await d.start();
+    expect(await d.wait()).toEqual({ StatusCode: 0 });
+    expect(await logText(engine, d.id)).toBe("made\n");
+    const e = await engine.createContainer({
+      Image: "committed:v1",
+      Cmd: ["sh", "-c", "test -e /bin/wc || echo gone"],
+    });
+    await e.start();
+    await e.wait();
+    expect(await logText(engine, e.id)).toBe("gone\n");
+  });
+
+  it("export and copy work on a running container, which runs on after the paused copy-in", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "echo hi > /greeting; sleep 300"],
+    });
+    await c.start();
+    await eventually(
+      async () => {
+        const p = await c.exec({ Cmd: ["cat", "/greeting"] });
+        p.stdin.end();
+        return (await p.exit) === 0;
+      },
+      { what: "the greeting file" },
+    );
+    const tarball = await readAll(await c.export());
+    expect(tarball.includes(Buffer.from("bin/busybox"))).toBe(true);
+    const got = await readAll(await c.getArchive({ path: "/greeting" }));
+    expect(got.subarray(0, 8).toString()).toBe("greeting");
+    // Copy it back in under another directory.
+    const { Readable } = await import("node:stream");
+    await c.putArchive(Readable.from([got]), { path: "/tmp" });
+    const p = await c.exec({ Cmd: ["cat", "/tmp/greeting"] });
+    p.stdin.end();
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    expect(await p.exit).toBe(0);
+    expect(out).toBe("hi\n");
+    // The container was paused for the copy and runs again.
+    expect((await c.inspect()).State.Status).toBe("running");
+  });
+});
