@@ -36,6 +36,13 @@ import {
   readUserDb,
   unmountOverlay,
 } from "./containers/rootfs.js";
+import {
+  noNetworking,
+  noVolumes,
+  type ContainerContext,
+  type ContainerNetworking,
+  type ContainerVolumes,
+} from "./hooks.js";
 import { ImageStore } from "./images/store.js";
 import type { RunConfig } from "./images/archive.js";
 import type { ImageConfig } from "./images/types.js";
@@ -69,6 +76,10 @@ export interface EmbeddedRuntimeOptions {
   readonly log?: (line: string) => void;
   /** How often running containers are checked for exits fs.watch missed. Default 1000 ms. */
   readonly exitPollMs?: number;
+  /** Networking (src/network). Default: none (an empty namespace with loopback). */
+  readonly networking?: ContainerNetworking;
+  /** Volumes and binds (src/volumes). Default: none. */
+  readonly volumes?: ContainerVolumes;
 }
 
 const INIT_BINARY = "/usr/bin/catatonit";
@@ -125,6 +136,8 @@ export class EmbeddedRuntime implements Runtime {
   readonly #mutex = new KeyedMutex();
   readonly #events = new EventEmitter();
   readonly #lock: Lock;
+  readonly #networking: ContainerNetworking;
+  readonly #volumes: ContainerVolumes;
   #watcher: FSWatcher | undefined;
   #poller: NodeJS.Timeout | undefined;
   #closed = false;
@@ -139,6 +152,8 @@ export class EmbeddedRuntime implements Runtime {
     this.#conmon = conmonBin;
     this.#log = opts.log ?? (() => undefined);
     this.#lock = lock;
+    this.#networking = opts.networking ?? noNetworking;
+    this.#volumes = opts.volumes ?? noVolumes;
     this.#events.setMaxListeners(0);
   }
 
@@ -208,6 +223,7 @@ export class EmbeddedRuntime implements Runtime {
       conmonPid: join(dir, "conmon.pid"),
       hostname: join(dir, "hostname"),
       hosts: join(dir, "hosts"),
+      resolvConf: join(dir, "resolv.conf"),
       exitFile: join(this.#exitDir, id),
     };
   }
@@ -257,6 +273,11 @@ export class EmbeddedRuntime implements Runtime {
     if (st !== undefined && (st.status === "running" || st.status === "paused")) {
       rec.state.status = st.status;
       rec.state.pid = st.pid;
+      const net = await this.#networking.restore(this.#context(rec)).catch((e: unknown) => {
+        this.#log(`restoring the network endpoints of container ${rec.name}: ${errorText(e)}`);
+        return undefined;
+      });
+      if (net !== undefined) rec.state.network = net.settings;
       await this.#save(rec);
       return;
     }
@@ -357,6 +378,7 @@ export class EmbeddedRuntime implements Runtime {
     ).catch((e: unknown) => {
       this.#log(errorText(e));
     });
+    await this.#tearDown(rec);
     await unmountOverlay(p.rootfs).catch((e: unknown) => {
       this.#log(`unmounting the root filesystem of ${rec.name}: ${errorText(e)}`);
     });
@@ -417,6 +439,31 @@ export class EmbeddedRuntime implements Runtime {
         });
     }, delay);
     timer.unref();
+  }
+
+  #context(rec: ContainerRecord): Omit<ContainerContext, "rootfs"> {
+    return {
+      id: rec.id,
+      name: rec.name,
+      hostname:
+        rec.config.Hostname !== undefined && rec.config.Hostname !== ""
+          ? rec.config.Hostname
+          : rec.id.slice(0, 12),
+      config: rec.config,
+      dir: this.#dir(rec.id),
+      ...(rec.state.pid > 0 ? { pid: rec.state.pid } : {}),
+    };
+  }
+
+  /** Releases the container's network endpoints and volume mounts; logs (never throws) on failure. */
+  async #tearDown(rec: ContainerRecord): Promise<void> {
+    const ctx = this.#context(rec);
+    await this.#networking.tearDown(ctx).catch((e: unknown) => {
+      this.#log(`releasing the network endpoints of container ${rec.name}: ${errorText(e)}`);
+    });
+    await this.#volumes.tearDown(ctx).catch((e: unknown) => {
+      this.#log(`releasing the volumes of container ${rec.name}: ${errorText(e)}`);
+    });
   }
 
   /** `runc delete --force`, skipped (a process spawn saved) when runc holds no state for the id. */
@@ -519,6 +566,9 @@ export class EmbeddedRuntime implements Runtime {
           init: { path: INIT_PATH_IN_CONTAINER, hostPath: INIT_BINARY },
           kernelVersion: release(),
         });
+        const ctx = this.#context(rec);
+        await this.#networking.validate(ctx);
+        await this.#volumes.validate(ctx);
         await mkdir(p.dir, { recursive: true, mode: 0o700 });
         await this.#save(rec);
       } catch (e) {
@@ -552,7 +602,7 @@ export class EmbeddedRuntime implements Runtime {
     for (const rec of this.#records.values()) {
       if (opts.all !== true && rec.state.status !== "running" && rec.state.status !== "paused") continue;
       if (!matchesFilters(rec, filters)) continue;
-      out.push(summaryOf(rec));
+      out.push(summaryOf(rec, this.#networking.ports?.(rec.id) ?? []));
     }
     out.sort((a, b) => b.Created - a.Created);
     return Promise.resolve(out);
@@ -611,11 +661,6 @@ export class EmbeddedRuntime implements Runtime {
         ? { pidsLimit: h.PidsLimit }
         : {}),
     };
-    if (h.NetworkMode !== undefined && !["", "none", "default", "bridge"].includes(h.NetworkMode))
-      throw new TsstackError(
-        "container/invalid-config",
-        `creating container ${rec.name}: network mode "${h.NetworkMode}" is not supported by the embedded runtime yet (use none)`,
-      );
     return {
       ...(c.Entrypoint !== undefined && c.Entrypoint !== null
         ? { entrypoint: c.Entrypoint.length === 1 && c.Entrypoint[0] === "" ? [] : c.Entrypoint }
@@ -659,6 +704,11 @@ export class EmbeddedRuntime implements Runtime {
       if (await isMountPoint(p.rootfs)) await unmountOverlay(p.rootfs);
       await mountOverlay({ lowerdirs: rec.snapshots, upper: p.upper, work: p.work, target: p.rootfs });
       const users = await readUserDb(p.rootfs);
+      const ctx = { ...this.#context(rec), rootfs: p.rootfs };
+      const net = await this.#networking.setUp(ctx);
+      const vols = await this.#volumes.mountsFor(ctx);
+      rec.state.network = net.settings;
+      rec.state.mounts = vols.points;
       const spec = buildRuntimeSpec(
         rec.imageConfig,
         { ...config, devices },
@@ -670,8 +720,12 @@ export class EmbeddedRuntime implements Runtime {
           cgroupsPath: this.#cgroupsPath(rec.id),
           terminal,
           kernelVersion: release(),
+          ...(net.netnsPath !== undefined ? { networkNamespacePath: net.netnsPath } : {}),
         },
       );
+      if (net.hostNetwork === true)
+        spec.linux.namespaces = spec.linux.namespaces.filter((ns) => ns.type !== "network");
+      spec.mounts.push(...vols.mounts);
       if (
         config.resources?.memorySwap === undefined &&
         spec.linux.resources.memory?.swap !== undefined &&
@@ -685,13 +739,23 @@ export class EmbeddedRuntime implements Runtime {
       await writeFile(p.hostname, `${spec.hostname ?? rec.id.slice(0, 12)}\n`, { mode: 0o644 });
       await writeFile(
         p.hosts,
-        `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${spec.hostname ?? ""}\n`,
+        net.hosts ??
+          `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${spec.hostname ?? ""}\n`,
         { mode: 0o644 },
       );
       spec.mounts.push(
         { destination: "/etc/hostname", type: "bind", source: p.hostname, options: ["rbind", "ro"] },
         { destination: "/etc/hosts", type: "bind", source: p.hosts, options: ["rbind", "ro"] },
       );
+      if (net.resolvConf !== undefined) {
+        await writeFile(p.resolvConf, net.resolvConf, { mode: 0o644 });
+        spec.mounts.push({
+          destination: "/etc/resolv.conf",
+          type: "bind",
+          source: p.resolvConf,
+          options: ["rbind", "ro"],
+        });
+      }
       await writeFile(join(p.dir, "config.json"), JSON.stringify(spec), { mode: 0o600 });
       await rm(p.persist, { recursive: true, force: true });
       await mkdir(p.persist, { recursive: true });
@@ -726,6 +790,7 @@ export class EmbeddedRuntime implements Runtime {
       await this.#save(rec);
     } catch (e) {
       await this.#runcDelete(rec.id);
+      await this.#tearDown(rec);
       await unmountOverlay(p.rootfs).catch(() => undefined);
       rec.state.error = errorText(e);
       await this.#save(rec).catch(() => undefined);
@@ -856,6 +921,7 @@ export class EmbeddedRuntime implements Runtime {
     const p = this.#paths(rec.id);
     rec.state.status = "removing";
     await this.#runcDelete(rec.id);
+    await this.#tearDown(rec);
     await unmountOverlay(p.rootfs);
     this.#records.delete(rec.id);
     await rm(p.dir, { recursive: true, force: true });
@@ -1386,7 +1452,7 @@ function statusText(rec: ContainerRecord): string {
   }
 }
 
-function summaryOf(rec: ContainerRecord): ContainerSummary {
+function summaryOf(rec: ContainerRecord, ports: ContainerSummary["Ports"]): ContainerSummary {
   return {
     Id: rec.id,
     Names: [`/${rec.name}`],
@@ -1399,8 +1465,8 @@ function summaryOf(rec: ContainerRecord): ContainerSummary {
     State: rec.state.status,
     Status: statusText(rec),
     Labels: { ...(rec.config.Labels ?? {}) },
-    Ports: [],
-    Mounts: [],
+    Ports: ports,
+    Mounts: rec.state.mounts ?? [],
   };
 }
 
@@ -1471,7 +1537,7 @@ function inspectOf(rec: ContainerRecord, root: string): ContainerInspect {
         MergedDir: join(dir, "rootfs"),
       },
     },
-    Mounts: [],
-    NetworkSettings: { Networks: {}, Ports: {}, IPAddress: "", Gateway: "", MacAddress: "" },
+    Mounts: s.mounts ?? [],
+    NetworkSettings: s.network ?? { Networks: {}, Ports: {}, IPAddress: "", Gateway: "", MacAddress: "" },
   };
 }

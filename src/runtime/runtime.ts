@@ -27,6 +27,19 @@ export interface ContainerCreateOptions {
   /** Seconds; default 10. */
   readonly StopTimeout?: number;
   readonly HostConfig?: HostConfig;
+  readonly ExposedPorts?: Readonly<Record<string, object>>;
+  /** Per-network endpoint settings, keyed by network name (Docker's create body). */
+  readonly NetworkingConfig?: {
+    readonly EndpointsConfig?: Readonly<
+      Record<
+        string,
+        {
+          readonly Aliases?: readonly string[] | null;
+          readonly IPAMConfig?: { readonly IPv4Address?: string } | null;
+        }
+      >
+    >;
+  };
 }
 
 export interface HostConfig {
@@ -60,6 +73,32 @@ export interface HostConfig {
   /** `none` (default for the embedded runtime until networks exist), `host`. */
   readonly NetworkMode?: string;
   readonly RestartPolicy?: { readonly Name: string; readonly MaximumRetryCount?: number };
+  /** `"80/tcp": [{ HostIp: "127.0.0.1", HostPort: "8080" }]`; an empty HostPort picks a free port. */
+  readonly PortBindings?: Readonly<
+    Record<string, readonly { readonly HostIp?: string; readonly HostPort?: string }[] | null>
+  >;
+  /** `source:target[:options]`: a host path (absolute) or a named volume. */
+  readonly Binds?: readonly string[] | null;
+  readonly Mounts?: readonly MountSpec[] | null;
+  readonly Dns?: readonly string[] | null;
+  readonly DnsSearch?: readonly string[] | null;
+  readonly ExtraHosts?: readonly string[] | null;
+}
+
+/** An entry of HostConfig.Mounts (Docker's long form). */
+export interface MountSpec {
+  readonly Type: "bind" | "volume" | "tmpfs";
+  readonly Source?: string;
+  readonly Target: string;
+  readonly ReadOnly?: boolean;
+  readonly BindOptions?: { readonly Propagation?: string; readonly CreateMountpoint?: boolean };
+  readonly VolumeOptions?: {
+    readonly NoCopy?: boolean;
+    readonly Labels?: Readonly<Record<string, string>>;
+    readonly Subpath?: string;
+    readonly DriverConfig?: { readonly Name?: string; readonly Options?: Readonly<Record<string, string>> };
+  };
+  readonly TmpfsOptions?: { readonly SizeBytes?: number; readonly Mode?: number };
 }
 
 export type ContainerStatus =

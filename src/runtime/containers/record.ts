@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ImageConfig } from "../images/types.js";
-import type { ContainerCreateOptions, ContainerStatus } from "../runtime.js";
+import type { ContainerCreateOptions, ContainerInspect, ContainerStatus, MountPoint } from "../runtime.js";
 
 export const RECORD_FILE = "container.json";
 export const RECORD_VERSION = 1;
@@ -40,6 +40,10 @@ export interface ContainerRecord {
     /** A stop or kill the user asked for (restart policies leave such exits alone). */
     stoppedByUser: boolean;
     restartCount: number;
+    /** Network settings of the current (or last) run, as inspect shows them. */
+    network?: ContainerInspect["NetworkSettings"];
+    /** Volume, bind and tmpfs mounts of the current (or last) run. */
+    mounts?: MountPoint[];
   };
 }
 
