@@ -5,13 +5,19 @@ import type { CliIo } from "./io.js";
 /** Where the engine keeps its state when neither `--root` nor `TSSTACK_ROOT` says otherwise. */
 export const DEFAULT_ROOT = "/var/lib/tsstack";
 
+/** Where the engine (`tsstack daemon`) listens when neither `--socket` nor `TSSTACK_SOCKET` says otherwise. */
+export const DEFAULT_SOCKET = "/run/tsstack/tsstack.sock";
+
 /** Options of the engine a command talks to (global: given before the subcommand). */
 export interface EngineFlags {
   root?: string;
+  socket?: string;
 }
 
 export function addEngineOptions(cmd: Command): Command {
-  return cmd.option("--root <dir>", `engine state directory (default: $TSSTACK_ROOT, else ${DEFAULT_ROOT})`);
+  return cmd
+    .option("--root <dir>", `engine state directory (default: $TSSTACK_ROOT, else ${DEFAULT_ROOT})`)
+    .option("--socket <path>", `engine API socket (default: $TSSTACK_SOCKET, else ${DEFAULT_SOCKET})`);
 }
 
 /** The state root: `--root`, else `TSSTACK_ROOT`, else the default; relative paths from the cwd. */
@@ -20,4 +26,11 @@ export function engineRoot(flags: EngineFlags, io: CliIo): string {
   const fromEnv = io.env["TSSTACK_ROOT"] === "" ? undefined : io.env["TSSTACK_ROOT"];
   const root = flags.root ?? fromEnv ?? DEFAULT_ROOT;
   return isAbsolute(root) ? root : resolve(io.cwd, root);
+}
+
+/** The engine's socket: `--socket`, else `TSSTACK_SOCKET`, else the default; relative paths from the cwd. */
+export function engineSocket(flags: EngineFlags, io: CliIo): string {
+  const fromEnv = io.env["TSSTACK_SOCKET"] === "" ? undefined : io.env["TSSTACK_SOCKET"];
+  const socket = flags.socket ?? fromEnv ?? DEFAULT_SOCKET;
+  return isAbsolute(socket) ? socket : resolve(io.cwd, socket);
 }

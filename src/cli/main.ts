@@ -7,6 +7,9 @@ import { Command, CommanderError } from "commander";
 import { TsstackError } from "../common/errors.js";
 import { formatIssue, SpecError } from "../spec/diagnostics.js";
 import { configCommand, UsageError } from "./commands/config.js";
+import { daemonCommand } from "./commands/daemon.js";
+import { CONTAINER_COMMAND_NAMES, containerCommands } from "./commands/container.js";
+import { ExitStatus } from "./commands/container/exit-codes.js";
 import { IMAGE_COMMAND_NAMES, imageCommands } from "./commands/image.js";
 import { LOGIN_COMMAND_NAMES, loginCommands } from "./commands/login.js";
 import { addEngineOptions } from "./engine-options.js";
@@ -37,7 +40,9 @@ export function buildProgram(io: CliIo): Command {
   addEngineOptions(program);
   configCommand(program, io);
   imageCommands(program, io);
+  containerCommands(program, io);
   loginCommands(program, io);
+  daemonCommand(program, io);
   for (const sub of program.commands) sub.exitOverride().configureOutput(program.configureOutput());
   return program;
 }
@@ -58,6 +63,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       if (e.exitCode === 0) return ExitCode.ok;
       return ExitCode.usage;
     }
+    if (e instanceof ExitStatus) {
+      // `run`, `exec`, `start -a`: the container's own exit code, or docker's 125/126/127.
+      if (e.message !== "") io.stderr.write(`tsstack: ${e.message}\n`);
+      return e.exitCode;
+    }
     if (e instanceof UsageError) {
       io.stderr.write(`tsstack: ${e.message}\n`);
       return ExitCode.usage;
@@ -77,7 +87,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
-const DOCKER_STYLE_COMMANDS = new Set([...IMAGE_COMMAND_NAMES, ...LOGIN_COMMAND_NAMES]);
+const DOCKER_STYLE_COMMANDS = new Set([
+  ...IMAGE_COMMAND_NAMES,
+  ...LOGIN_COMMAND_NAMES,
+  ...CONTAINER_COMMAND_NAMES,
+]);
 
 /** The first operand of `argv`, skipping the program's options and their values. */
 function subcommandName(program: Command, argv: readonly string[]): string | undefined {

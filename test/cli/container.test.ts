@@ -1,0 +1,325 @@
+/**
+ * The container commands end to end: the CLI in-process (`main`) against a real engine daemon on a
+ * temporary root and socket, running real containers (runc + conmon) of the busybox test image.
+ *
+ * The daemon runs in this process (`runDaemon` with a stop signal) so each test can stop it and check
+ * that nothing is left behind; one test starts it the way users get it, through `connectEngine`'s
+ * auto-start.
+ */
+import { existsSync } from "node:fs";
+import { lstat, mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { afterEach, describe, expect, it } from "vitest";
+import type { CliIo } from "../../src/cli/io.js";
+import { buildProgram, main } from "../../src/cli/main.js";
+import { addTestImage, assertNoLeftovers, canRunContainers, eventually } from "../helpers/engine.js";
+import { useTmpDirs } from "../helpers/tmp.js";
+
+/** The embedded runtime the daemon serves (until it exists, these tests are skipped). */
+const engineAvailable = existsSync(new URL("../../src/runtime/embedded.ts", import.meta.url));
+
+const tmp = useTmpDirs("tsstack-cli-ctr-");
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  bytes: Buffer;
+}
+
+interface Engine {
+  readonly root: string;
+  readonly runRoot: string;
+  readonly socket: string;
+  /** `main` with this engine's --root/--socket and no auto-start. */
+  cli(argv: string[], opts?: { stdin?: string | Buffer; cwd?: string }): Promise<Run>;
+}
+
+async function runCli(
+  argv: string[],
+  opts: { stdin?: string | Buffer; cwd?: string; env?: Record<string, string> } = {},
+): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const bytes: Buffer[] = [];
+  const stdoutBytes = Object.assign(new PassThrough(), { isTTY: false });
+  stdoutBytes.on("data", (c: Buffer) => bytes.push(c));
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: opts.env ?? {},
+    cwd: opts.cwd ?? "/",
+    homeDir: "/root",
+    stdoutBytes,
+    ...(opts.stdin !== undefined
+      ? { stdin: Object.assign(Readable.from([Buffer.from(opts.stdin)]), { isTTY: false }) }
+      : {}),
+  };
+  const code = await main(argv, io);
+  return { code, stdout, stderr, bytes: Buffer.concat(bytes) };
+}
+
+const stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0)) await stop();
+});
+
+/** A daemon on a fresh root (busybox:latest in its store), stopped and checked after the test. */
+async function startEngine(): Promise<Engine> {
+  const { runDaemon } = await import("../../src/api/daemon.js");
+  const root = await tmp();
+  const runRoot = join(root, "run");
+  const socket = join(root, "engine.sock");
+  await addTestImage(root);
+  const stop = new AbortController();
+  let ready!: () => void;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  const log: string[] = [];
+  const running = runDaemon({
+    root,
+    runRoot,
+    socket,
+    stop: stop.signal,
+    log: (l) => log.push(l),
+    onReady: ready,
+  });
+  await Promise.race([isReady, running]);
+  const engine: Engine = {
+    root,
+    runRoot,
+    socket,
+    cli: (argv, opts = {}) =>
+      runCli(["--root", root, "--socket", socket, ...argv], { ...opts, env: { TSSTACK_NO_AUTOSTART: "1" } }),
+  };
+  stops.push(async () => {
+    const ids = (await engine.cli(["ps", "-a", "-q", "--no-trunc"])).stdout
+      .split("\n")
+      .filter((l) => l !== "");
+    if (ids.length > 0) await engine.cli(["rm", "-f", ...ids]);
+    stop.abort();
+    await running;
+    assertNoLeftovers({ root, runRoot });
+  });
+  return engine;
+}
+
+describe.skipIf(!engineAvailable || !canRunContainers)("container commands against a real engine", () => {
+  it("runs a command in the foreground and removes the container with --rm", async () => {
+    const e = await startEngine();
+    const r = await e.cli(["run", "--rm", "busybox", "echo", "hi"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("hi\n");
+    expect(r.code).toBe(0);
+    expect((await e.cli(["ps", "-a", "-q"])).stdout).toBe("");
+  });
+
+  it("exits with the container's exit code, separating its stdout and stderr", async () => {
+    const e = await startEngine();
+    const r = await e.cli(["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r).toMatchObject({ code: 3, stdout: "out\n", stderr: "err\n" });
+  });
+
+  it("exits 127 for a command that is not found and 125 for an image that is not there", async () => {
+    const e = await startEngine();
+    const notFound = await e.cli(["run", "--rm", "busybox", "no-such-command"]);
+    expect(notFound.code).toBe(127);
+    const noImage = await e.cli(["run", "--rm", "nothere:1"]);
+    expect(noImage.code).toBe(125);
+    expect(noImage.stderr).toContain("tsstack pull nothere:1");
+  });
+
+  it("runs detached, lists, shows logs, stops and removes like docker", async () => {
+    const e = await startEngine();
+    const run = await e.cli([
+      "run",
+      "-d",
+      "--name",
+      "web",
+      "busybox",
+      "sh",
+      "-c",
+      "echo started; exec sleep 300",
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^[0-9a-f]{64}\n$/);
+    const id = run.stdout.trim();
+
+    const ps = await e.cli(["ps"]);
+    expect(ps.stdout.split("\n")[0]).toMatch(
+      /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/,
+    );
+    // The COMMAND text is the engine's summary (docker joins the words unquoted), cut at 20 characters.
+    expect(ps.stdout).toMatch(
+      new RegExp(`^${id.slice(0, 12)}\\s+busybox\\s+"sh -c .*…"\\s+.* ago\\s+Up .*\\s+web$`, "m"),
+    );
+
+    await eventually(async () => (await e.cli(["logs", "web"])).stdout === "started\n", {
+      what: "the log line",
+    });
+    expect((await e.cli(["inspect", "--format", "{{.State.Status}} {{.Id}}", "web"])).stdout).toBe(
+      `running ${id}\n`,
+    );
+
+    expect(await e.cli(["stop", "-t", "1", "web"])).toMatchObject({ code: 0, stdout: "web\n" });
+    expect((await e.cli(["ps", "-a", "--format", "{{.Names}} {{.State}}"])).stdout).toBe("web exited\n");
+    expect((await e.cli(["wait", "web"])).stdout).toMatch(/^\d+\n$/);
+    expect(await e.cli(["rm", "web", "nope"])).toMatchObject({ code: 1, stdout: "web\n" });
+    expect((await e.cli(["ps", "-a", "-q"])).stdout).toBe("");
+  });
+
+  it("execs in a running container with its exit code and stdin", async () => {
+    const e = await startEngine();
+    expect((await e.cli(["run", "-d", "--name", "box", "busybox", "sleep", "300"])).code).toBe(0);
+    const r = await e.cli(["exec", "box", "sh", "-c", "echo out; echo err >&2; exit 4"]);
+    expect(r).toMatchObject({ code: 4, stdout: "out\n", stderr: "err\n" });
+    const env = await e.cli([
+      "exec",
+      "-e",
+      "GREETING=hello",
+      "-w",
+      "/tmp",
+      "box",
+      "sh",
+      "-c",
+      'echo "$GREETING $(pwd)"',
+    ]);
+    expect(env.stdout).toBe("hello /tmp\n");
+    const cat = await e.cli(["exec", "-i", "box", "cat"], { stdin: "piped\n" });
+    expect(cat).toMatchObject({ code: 0, stdout: "piped\n" });
+  });
+
+  it("copies files and directories both ways, and a tar to stdout", async () => {
+    const e = await startEngine();
+    const host = await tmp();
+    expect((await e.cli(["run", "-d", "--name", "box", "busybox", "sleep", "300"])).code).toBe(0);
+
+    await writeFile(join(host, "in.txt"), "from the host\n");
+    expect((await e.cli(["cp", join(host, "in.txt"), "box:/tmp/"])).code).toBe(0);
+    expect((await e.cli(["exec", "box", "cat", "/tmp/in.txt"])).stdout).toBe("from the host\n");
+    // A missing destination name is the new name.
+    expect((await e.cli(["cp", join(host, "in.txt"), "box:/tmp/renamed.txt"])).code).toBe(0);
+    expect((await e.cli(["exec", "box", "cat", "/tmp/renamed.txt"])).stdout).toBe("from the host\n");
+
+    expect(
+      (await e.cli(["exec", "box", "sh", "-c", "mkdir /d && echo x > /d/f && ln -s / /d/root"])).code,
+    ).toBe(0);
+    expect((await e.cli(["cp", "box:/d", host])).code).toBe(0);
+    expect(await readFile(join(host, "d", "f"), "utf8")).toBe("x\n");
+    expect((await lstat(join(host, "d", "root"))).isSymbolicLink()).toBe(true);
+    expect(await readlink(join(host, "d", "root"))).toBe("/");
+
+    const tar = await e.cli(["cp", "box:/etc/passwd", "-"]);
+    expect(tar.code).toBe(0);
+    expect(tar.bytes.subarray(0, 6).toString()).toBe("passwd");
+  });
+
+  it("never writes through a symlink that is already in the host destination", async () => {
+    const e = await startEngine();
+    const host = await tmp();
+    expect((await e.cli(["run", "-d", "--name", "box", "busybox", "sleep", "300"])).code).toBe(0);
+    expect((await e.cli(["exec", "box", "sh", "-c", "mkdir /d && echo container > /d/f"])).code).toBe(0);
+    await writeFile(join(host, "outside.txt"), "keep me\n");
+    await mkdir(join(host, "dest", "d"), { recursive: true });
+    await symlink(join(host, "outside.txt"), join(host, "dest", "d", "f"));
+    expect((await e.cli(["cp", "box:/d", join(host, "dest")])).code).toBe(0);
+    expect(await readFile(join(host, "outside.txt"), "utf8")).toBe("keep me\n");
+    expect((await lstat(join(host, "dest", "d", "f"))).isFile()).toBe(true);
+    expect(await readFile(join(host, "dest", "d", "f"), "utf8")).toBe("container\n");
+  });
+
+  it("shows processes and resource usage, pauses, restarts, kills and exports", async () => {
+    const e = await startEngine();
+    expect(
+      (await e.cli(["run", "-d", "--name", "box", "--memory", "64m", "busybox", "sleep", "300"])).code,
+    ).toBe(0);
+    const top = await e.cli(["top", "box"]);
+    expect(top.stdout.split("\n")[0]).toMatch(/PID/);
+    expect(top.stdout).toContain("sleep 300");
+    const stats = await e.cli([
+      "stats",
+      "--no-stream",
+      "--format",
+      "{{.Name}} {{.MemUsage}} {{.PIDs}}",
+      "box",
+    ]);
+    expect(stats.stdout).toMatch(/^box \S+ \/ 64MiB 1\n$/);
+    expect((await e.cli(["pause", "box"])).stdout).toBe("box\n");
+    expect((await e.cli(["ps", "--format", "{{.State}}"])).stdout).toBe("paused\n");
+    expect((await e.cli(["unpause", "box"])).stdout).toBe("box\n");
+    expect((await e.cli(["restart", "-t", "1", "box"])).stdout).toBe("box\n");
+    const out = join(await tmp(), "fs.tar");
+    const exp = await e.cli(["export", "-o", out, "box"]);
+    expect(exp.stderr).toBe("");
+    expect(exp.code).toBe(0);
+    expect((await readFile(out)).length).toBeGreaterThan(1024 * 1024);
+    expect((await e.cli(["kill", "box"])).stdout).toBe("box\n");
+    expect((await e.cli(["wait", "box"])).stdout).toBe("137\n");
+  });
+
+  it("starts a stopped container attached and exits with its code", async () => {
+    const e = await startEngine();
+    const created = await e.cli(["create", "--name", "once", "busybox", "sh", "-c", "echo again; exit 5"]);
+    expect(created.stdout).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(await e.cli(["start", "-a", "once"])).toMatchObject({ code: 5, stdout: "again\n" });
+    expect(await e.cli(["logs", "--tail", "1", "-t", "once"])).toMatchObject({
+      stdout: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\S+ again\n$/) as unknown,
+    });
+  });
+
+  it("commits a container to a new image that runs", async () => {
+    const e = await startEngine();
+    expect((await e.cli(["run", "-d", "--name", "box", "busybox", "sleep", "300"])).code).toBe(0);
+    expect((await e.cli(["exec", "box", "sh", "-c", "echo baked > /baked"])).code).toBe(0);
+    const commit = await e.cli(["commit", "-c", 'CMD ["cat", "/baked"]', "box", "baked:1"]);
+    expect(commit.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect((await e.cli(["run", "--rm", "baked:1"])).stdout).toBe("baked\n");
+  });
+});
+
+describe.skipIf(!engineAvailable || !canRunContainers)("starting the engine on demand", () => {
+  const daemonRegistered = buildProgram({
+    stdout: { write: () => true },
+    stderr: { write: () => true },
+    env: {},
+    cwd: "/",
+    homeDir: "/",
+  }).commands.some((c) => c.name() === "daemon");
+
+  it.skipIf(!daemonRegistered)(
+    "starts a daemon through connectEngine when none answers, and says so",
+    async () => {
+      const { connectEngine } = await import("../../src/api/daemon.js");
+      const root = await tmp();
+      const socket = join(root, "engine.sock");
+      await addTestImage(root);
+      // From the sources (bin/tsstack.js runs the build): a tiny entry that runs main.
+      const entry = join(root, "entry.mjs");
+      await writeFile(
+        entry,
+        `import { main } from ${JSON.stringify(new URL("../../src/cli/main.ts", import.meta.url).pathname)};\nprocess.exitCode = await main(process.argv.slice(2));\n`,
+      );
+      const messages: string[] = [];
+      const client = await connectEngine({
+        root,
+        socket,
+        env: process.env,
+        autoStart: true,
+        onStart: (m) => messages.push(m),
+        command: [process.execPath, "--import", "tsx", entry],
+      });
+      try {
+        expect(messages).toHaveLength(1);
+        const r = await runCli(["--root", root, "--socket", socket, "run", "--rm", "busybox", "echo", "hi"], {
+          env: { TSSTACK_NO_AUTOSTART: "1" },
+        });
+        expect(r.stdout).toBe("hi\n");
+      } finally {
+        client.close();
+        const pid = Number((await readFile(join(root, "engine.pid"), "utf8")).trim());
+        process.kill(pid, "SIGTERM");
+        await eventually(() => !existsSync(join(root, "engine.pid")), { what: "the daemon to stop" });
+      }
+    },
+  );
+});
