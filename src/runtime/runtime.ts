@@ -26,6 +26,8 @@ export interface ContainerCreateOptions {
   readonly StopSignal?: string;
   /** Seconds; default 10. */
   readonly StopTimeout?: number;
+  /** Overrides the image's HEALTHCHECK; absent = the image's. */
+  readonly Healthcheck?: HealthConfig;
   readonly HostConfig?: HostConfig;
   readonly ExposedPorts?: Readonly<Record<string, object>>;
   /** Per-network endpoint settings, keyed by network name (Docker's create body). */
@@ -85,6 +87,18 @@ export interface HostConfig {
   readonly ExtraHosts?: readonly string[] | null;
 }
 
+/** A container's healthcheck (Docker's HealthConfig); durations in nanoseconds, 0 or absent = the default. */
+export interface HealthConfig {
+  /** `["CMD", prog, ...args]`, `["CMD-SHELL", "command"]`, `["NONE"]` (disabled); absent = the image's. */
+  readonly Test?: readonly string[];
+  readonly Interval?: number;
+  readonly Timeout?: number;
+  /** Consecutive failures before `unhealthy`. */
+  readonly Retries?: number;
+  readonly StartPeriod?: number;
+  readonly StartInterval?: number;
+}
+
 /** An entry of HostConfig.Mounts (Docker's long form). */
 export interface MountSpec {
   readonly Type: "bind" | "volume" | "tmpfs";
@@ -117,6 +131,14 @@ export interface ContainerState {
   /** RFC 3339 with nanoseconds; `0001-01-01T00:00:00Z` when never. */
   StartedAt: string;
   FinishedAt: string;
+  /** Present only for containers with a healthcheck. */
+  Health?: {
+    Status: "starting" | "healthy" | "unhealthy";
+    /** Consecutive failed checks. */
+    FailingStreak: number;
+    /** The most recent checks, oldest first. */
+    Log: { Start: string; End: string; ExitCode: number; Output: string }[];
+  };
 }
 
 export interface MountPoint {

@@ -1,0 +1,218 @@
+/**
+ * What a stack should look like, reduced to what the planner compares: per service the number of
+ * replicas, the config hash, dependencies and update policy; the networks and volumes to exist. Built
+ * from a `StackSpec` (pure).
+ */
+import { TsstackError, internalError } from "../common/errors.js";
+import { taskFor } from "../scheduler/tasks.js";
+import type { Task } from "../scheduler/types.js";
+import { serviceConfigHash } from "../spec/canonical.js";
+import type { StackSpec } from "../spec/types.js";
+
+export type DependencyCondition = "service_started" | "service_healthy" | "service_completed_successfully";
+
+/** One `depends_on` entry. */
+export interface DesiredDependency {
+  readonly service: string;
+  readonly condition: DependencyCondition;
+  /** A missing or failing dependency only warns when false. */
+  readonly required: boolean;
+  /** Restart this service when the dependency is recreated. */
+  readonly restart: boolean;
+}
+
+/** `deploy.update_config` with its defaults applied. */
+export interface UpdatePolicy {
+  /** Replicas replaced at once; 0 = all at once. Default 1. */
+  readonly parallelism: number;
+  /** Default `stop-first`. */
+  readonly order: "stop-first" | "start-first";
+  /** Wait between batches, in milliseconds. Default 0. */
+  readonly delay: number;
+  /** How long each replaced replica is watched for failure, in milliseconds. Default 0 (not watched). */
+  readonly monitor: number;
+  /** `pause` (default), `continue` or `rollback`. */
+  readonly failureAction: string;
+  /** Default 0. */
+  readonly maxFailureRatio: number;
+}
+
+export interface DesiredService {
+  readonly name: string;
+  /** `replicated`: `replicas` containers; `global`: one per node (one on a single node). */
+  readonly mode: "replicated" | "global";
+  readonly replicas: number;
+  readonly configHash: string;
+  /** Fixed `container_name`; such a service has one replica. */
+  readonly containerName?: string;
+  readonly dependsOn: readonly DesiredDependency[];
+  /** Present when the service sets `deploy.update_config`: replacements then go in batches. */
+  readonly update?: UpdatePolicy;
+  /** Keys of the networks it joins (none with `network_mode`) and of the named volumes it mounts. */
+  readonly networks: readonly string[];
+  readonly volumes: readonly string[];
+  /** The scheduler's task for replica 1; other replicas differ only in `id` and `replica`. */
+  readonly task: Task;
+}
+
+export interface DesiredResource {
+  /** Key in the stack file. */
+  readonly key: string;
+  /** Name on the engine. */
+  readonly name: string;
+  /** Created outside tsstack: never created nor removed. */
+  readonly external: boolean;
+}
+
+export interface DesiredStack {
+  readonly project: string;
+  /** The services to converge (all, or the requested ones and their dependencies), dependencies first. */
+  readonly services: readonly DesiredService[];
+  /** Every service the stack declares: containers of other services are orphans. */
+  readonly allServices: readonly string[];
+  /** Networks and volumes the converged services use, in declaration order. */
+  readonly networks: readonly DesiredResource[];
+  readonly volumes: readonly DesiredResource[];
+}
+
+export interface DesiredOptions {
+  /** `--scale svc=n`: wins over `scale` and `deploy.replicas`. */
+  readonly scale?: Readonly<Record<string, number>>;
+  /** Converge only these services (and, unless `noDeps`, what they depend on). Default: all. */
+  readonly services?: readonly string[];
+  /** With `services`: leave their dependencies alone (`--no-deps`). Default false. */
+  readonly noDeps?: boolean;
+  /** Injected for tests; default `serviceConfigHash`. */
+  readonly hash?: (spec: StackSpec, service: string) => string;
+}
+
+/** The desired state of `spec`. Throws `reconciler/invalid-request` for unknown services or a bad scale. */
+export function desiredStack(spec: StackSpec, opts: DesiredOptions = {}): DesiredStack {
+  const all = Object.keys(spec.services);
+  for (const name of [...(opts.services ?? []), ...Object.keys(opts.scale ?? {})]) {
+    if (spec.services[name] === undefined)
+      throw invalidRequest(spec, `no service "${name}" in the stack (it has: ${all.join(", ") || "none"})`);
+  }
+  const selected = selectServices(spec, opts);
+  const hash = opts.hash ?? serviceConfigHash;
+  const services = dependencyOrder(spec, selected).map((name) => desiredService(spec, name, opts, hash));
+
+  const networkKeys = new Set<string>();
+  const volumeKeys = new Set<string>();
+  for (const name of selected) {
+    const svc = spec.services[name];
+    if (svc?.network_mode === undefined)
+      for (const key of Object.keys(svc?.networks ?? {})) networkKeys.add(key);
+    for (const v of svc?.volumes ?? [])
+      if (v.type === "volume" && v.source !== undefined) volumeKeys.add(v.source);
+  }
+  return {
+    project: spec.name,
+    services,
+    allServices: all,
+    networks: Object.entries(spec.networks)
+      .filter(([key]) => networkKeys.has(key))
+      .map(([key, n]) => resource(spec, key, n.name, n.external)),
+    volumes: Object.entries(spec.volumes)
+      .filter(([key]) => volumeKeys.has(key))
+      .map(([key, v]) => resource(spec, key, v.name, v.external)),
+  };
+}
+
+function desiredService(
+  spec: StackSpec,
+  name: string,
+  opts: DesiredOptions,
+  hash: (spec: StackSpec, service: string) => string,
+): DesiredService {
+  const svc = spec.services[name];
+  if (svc === undefined) throw internalError(`desiredService: no service "${name}"`);
+  const mode = svc.deploy?.mode === "global" || svc.deploy?.mode === "global-job" ? "global" : "replicated";
+  const replicas = mode === "global" ? 1 : (opts.scale?.[name] ?? svc.scale ?? svc.deploy?.replicas ?? 1);
+  if (!Number.isInteger(replicas) || replicas < 0)
+    throw invalidRequest(spec, `service "${name}": ${String(replicas)} is not a number of replicas`);
+  if (svc.container_name !== undefined && replicas > 1)
+    throw invalidRequest(
+      spec,
+      `service "${name}" sets container_name "${svc.container_name}", so it cannot have ${String(replicas)} replicas`,
+    );
+  const u = svc.deploy?.update_config;
+  return {
+    name,
+    mode,
+    replicas,
+    configHash: hash(spec, name),
+    ...(svc.container_name !== undefined ? { containerName: svc.container_name } : {}),
+    dependsOn: Object.entries(svc.depends_on ?? {})
+      .filter(([dep]) => spec.services[dep] !== undefined)
+      .map(([dep, d]) => ({
+        service: dep,
+        condition: condition(d.condition),
+        required: d.required,
+        restart: d.restart ?? false,
+      })),
+    ...(u !== undefined
+      ? {
+          update: {
+            parallelism: u.parallelism ?? 1,
+            order: u.order === "start-first" ? "start-first" : "stop-first",
+            delay: u.delay ?? 0,
+            monitor: u.monitor ?? 0,
+            failureAction: u.failure_action ?? "pause",
+            maxFailureRatio: u.max_failure_ratio ?? 0,
+          },
+        }
+      : {}),
+    networks: svc.network_mode === undefined ? Object.keys(svc.networks ?? {}) : [],
+    volumes: [
+      ...new Set(
+        (svc.volumes ?? []).flatMap((v) => (v.type === "volume" && v.source !== undefined ? [v.source] : [])),
+      ),
+    ],
+    task: taskFor(spec, name, 1),
+  };
+}
+
+function condition(c: string): DependencyCondition {
+  return c === "service_healthy" || c === "service_completed_successfully" ? c : "service_started";
+}
+
+/** The requested services plus, unless `noDeps`, everything they depend on, transitively. */
+function selectServices(spec: StackSpec, opts: DesiredOptions): Set<string> {
+  if (opts.services === undefined || opts.services.length === 0) return new Set(Object.keys(spec.services));
+  const out = new Set<string>();
+  const visit = (name: string): void => {
+    const svc = spec.services[name];
+    if (out.has(name) || svc === undefined) return;
+    out.add(name);
+    if (opts.noDeps !== true) for (const dep of Object.keys(svc.depends_on ?? {})) visit(dep);
+  };
+  for (const name of opts.services) visit(name);
+  return out;
+}
+
+/** `names` with every service after its dependencies; ties keep declaration order. */
+function dependencyOrder(spec: StackSpec, names: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (name: string): void => {
+    const s = state.get(name);
+    if (s === "done") return;
+    // The spec's semantic checks reject cycles; meeting one here is a bug.
+    if (s === "visiting") throw internalError(`dependency cycle through service "${name}" in "${spec.name}"`);
+    state.set(name, "visiting");
+    for (const dep of Object.keys(spec.services[name]?.depends_on ?? {})) if (names.has(dep)) visit(dep);
+    state.set(name, "done");
+    out.push(name);
+  };
+  for (const name of Object.keys(spec.services)) if (names.has(name)) visit(name);
+  return out;
+}
+
+function resource(spec: StackSpec, key: string, name: string | undefined, external: boolean | undefined) {
+  return { key, name: name ?? `${spec.name}_${key}`, external: external ?? false };
+}
+
+function invalidRequest(spec: StackSpec, why: string): TsstackError {
+  return new TsstackError("reconciler/invalid-request", `planning stack "${spec.name}": ${why}`);
+}

@@ -1,0 +1,98 @@
+/**
+ * What a stack looks like on the engine, reduced to what the planner compares: its labelled containers
+ * (service, replica number, config hash, state, health), networks and volumes.
+ */
+import type { ContainerStatus, ContainerSummary } from "../runtime/runtime.js";
+import {
+  LABEL_CONFIG_HASH,
+  LABEL_CONTAINER_NUMBER,
+  LABEL_NETWORK,
+  LABEL_ONEOFF,
+  LABEL_PROJECT,
+  LABEL_SERVICE,
+  LABEL_VOLUME,
+} from "./labels.js";
+
+export type HealthStatus = "starting" | "healthy" | "unhealthy";
+
+export interface ObservedContainer {
+  readonly id: string;
+  /** Without Docker's leading `/`. */
+  readonly name: string;
+  readonly service: string;
+  /** From the container-number label; `undefined` when absent or not a positive integer. */
+  readonly replica: number | undefined;
+  /** From the config-hash label; `undefined` when absent. */
+  readonly configHash: string | undefined;
+  readonly state: ContainerStatus;
+  /** Absent for containers without a healthcheck. */
+  readonly health?: HealthStatus;
+  /** Node running it (clusters); absent = the local node. */
+  readonly node?: string;
+}
+
+/** A network or volume carrying the stack's project label. */
+export interface ObservedResource {
+  readonly name: string;
+  /** Key in the stack file, from the network/volume label. */
+  readonly key?: string;
+}
+
+export interface ObservedStack {
+  /** The stack's service containers (one-off `run` containers excluded). */
+  readonly containers: readonly ObservedContainer[];
+  readonly networks: readonly ObservedResource[];
+  readonly volumes: readonly ObservedResource[];
+}
+
+/**
+ * A listed container as the planner sees it; `undefined` for a container that is not a service
+ * container of `project` (other projects, unlabelled, one-off).
+ */
+export function observedContainer(project: string, c: ContainerSummary): ObservedContainer | undefined {
+  const labels = c.Labels;
+  const service = labels[LABEL_SERVICE];
+  if (labels[LABEL_PROJECT] !== project || service === undefined) return undefined;
+  if (labels[LABEL_ONEOFF]?.toLowerCase() === "true") return undefined;
+  const number = labels[LABEL_CONTAINER_NUMBER];
+  const replica = number !== undefined && /^[1-9][0-9]*$/.test(number) ? Number(number) : undefined;
+  const health = healthFromStatus(c.Status);
+  return {
+    id: c.Id,
+    name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
+    service,
+    replica,
+    configHash: labels[LABEL_CONFIG_HASH],
+    state: c.State,
+    ...(health !== undefined ? { health } : {}),
+  };
+}
+
+/** The stack's part of what the engine lists. Networks and volumes are given with their labels. */
+export function observedStack(
+  project: string,
+  containers: readonly ContainerSummary[],
+  networks: readonly { readonly Name: string; readonly Labels?: Readonly<Record<string, string>> | null }[],
+  volumes: readonly { readonly Name: string; readonly Labels?: Readonly<Record<string, string>> | null }[],
+): ObservedStack {
+  const own = (
+    r: { readonly Name: string; readonly Labels?: Readonly<Record<string, string>> | null },
+    label: string,
+  ) => {
+    const key = r.Labels?.[label];
+    return { name: r.Name, ...(key !== undefined ? { key } : {}) };
+  };
+  return {
+    containers: containers.flatMap((c) => observedContainer(project, c) ?? []),
+    networks: networks.filter((n) => n.Labels?.[LABEL_PROJECT] === project).map((n) => own(n, LABEL_NETWORK)),
+    volumes: volumes.filter((v) => v.Labels?.[LABEL_PROJECT] === project).map((v) => own(v, LABEL_VOLUME)),
+  };
+}
+
+/** Docker's list `Status` ends with `(healthy)`, `(unhealthy)` or `(health: starting)`. */
+function healthFromStatus(status: string): HealthStatus | undefined {
+  if (status.endsWith("(healthy)")) return "healthy";
+  if (status.endsWith("(unhealthy)")) return "unhealthy";
+  if (status.endsWith("(health: starting)")) return "starting";
+  return undefined;
+}

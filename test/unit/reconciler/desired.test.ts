@@ -1,0 +1,174 @@
+import { describe, expect, it } from "vitest";
+import { desiredStack } from "../../../src/reconciler/desired.js";
+import { observedContainer, observedStack } from "../../../src/reconciler/observed.js";
+import type { ContainerSummary } from "../../../src/runtime/runtime.js";
+import { serviceConfigHash } from "../../../src/spec/canonical.js";
+import { stackFrom } from "./stack.js";
+
+const SPEC = stackFrom(`
+services:
+  web:
+    image: nginx
+    depends_on: [api]
+    networks: [front]
+    deploy:
+      replicas: 2
+      update_config: {order: start-first, delay: 2s}
+  api:
+    image: api
+    scale: 3
+    depends_on: {db: {condition: service_healthy, required: false}}
+    networks: [front, back]
+  db:
+    image: postgres
+    container_name: the-db
+    networks: [back]
+    volumes: [data:/data, ext:/ext]
+  tool:
+    image: busybox
+    network_mode: none
+networks: {front: {}, back: {}, unused: {}}
+volumes: {data: {}, ext: {external: true}}
+`);
+
+describe("desiredStack", () => {
+  it("orders services after their dependencies and takes replicas from scale or deploy.replicas", () => {
+    const d = desiredStack(SPEC);
+    expect(d.services.map((s) => `${s.name}×${String(s.replicas)}`)).toEqual([
+      "db×1",
+      "api×3",
+      "web×2",
+      "tool×1",
+    ]);
+    expect(d.allServices).toEqual(["web", "api", "db", "tool"]);
+    expect(d.services.find((s) => s.name === "web")?.configHash).toBe(serviceConfigHash(SPEC, "web"));
+  });
+
+  it("applies update_config defaults and records dependencies with their conditions", () => {
+    const d = desiredStack(SPEC);
+    expect(d.services.find((s) => s.name === "web")?.update).toEqual({
+      parallelism: 1,
+      order: "start-first",
+      delay: 2000,
+      monitor: 0,
+      failureAction: "pause",
+      maxFailureRatio: 0,
+    });
+    expect(d.services.find((s) => s.name === "api")?.dependsOn).toEqual([
+      { service: "db", condition: "service_healthy", required: false, restart: false },
+    ]);
+  });
+
+  it("lists only the networks and volumes the converged services use, with engine names", () => {
+    const d = desiredStack(SPEC);
+    expect(d.networks).toEqual([
+      { key: "front", name: "proj_front", external: false },
+      { key: "back", name: "proj_back", external: false },
+    ]);
+    expect(d.volumes).toEqual([
+      { key: "data", name: "proj_data", external: false },
+      { key: "ext", name: "ext", external: true },
+    ]);
+  });
+
+  it("lets --scale win over scale and deploy.replicas", () => {
+    const d = desiredStack(SPEC, { scale: { api: 1, web: 0 } });
+    expect(d.services.map((s) => s.replicas)).toEqual([1, 1, 0, 1]);
+  });
+
+  it("selects requested services with their dependencies, or alone with noDeps", () => {
+    expect(desiredStack(SPEC, { services: ["api"] }).services.map((s) => s.name)).toEqual(["db", "api"]);
+    const alone = desiredStack(SPEC, { services: ["web"], noDeps: true });
+    expect(alone.services.map((s) => s.name)).toEqual(["web"]);
+    expect(alone.networks.map((n) => n.key)).toEqual(["front"]);
+    expect(alone.volumes).toEqual([]);
+  });
+
+  it.each([
+    [
+      { services: ["nope"] },
+      /planning stack "proj": no service "nope" in the stack \(it has: web, api, db, tool\)/,
+    ],
+    [{ scale: { nope: 2 } }, /no service "nope"/],
+    [{ scale: { db: 2 } }, /service "db" sets container_name "the-db", so it cannot have 2 replicas/],
+    [{ scale: { api: -1 } }, /service "api": -1 is not a number of replicas/],
+  ])("refuses %j", (opts, message) => {
+    expect(() => desiredStack(SPEC, opts)).toThrow(message);
+  });
+});
+
+const summary = (
+  labels: Record<string, string>,
+  extra: Partial<ContainerSummary> = {},
+): ContainerSummary => ({
+  Id: "abc",
+  Names: ["/proj-web-2"],
+  Image: "nginx",
+  ImageID: "sha256:1",
+  Command: "nginx",
+  Created: 0,
+  State: "running",
+  Status: "Up 3 seconds (healthy)",
+  Labels: labels,
+  Ports: [],
+  Mounts: [],
+  ...extra,
+});
+const OWN = {
+  "com.docker.compose.project": "proj",
+  "com.docker.compose.service": "web",
+  "com.docker.compose.container-number": "2",
+  "com.docker.compose.config-hash": "h1",
+  "com.docker.compose.oneoff": "False",
+};
+
+describe("observedContainer", () => {
+  it("reads service, replica, hash, state and health from a listed container", () => {
+    expect(observedContainer("proj", summary(OWN))).toEqual({
+      id: "abc",
+      name: "proj-web-2",
+      service: "web",
+      replica: 2,
+      configHash: "h1",
+      state: "running",
+      health: "healthy",
+    });
+  });
+
+  it.each([
+    ["Up 1 second (health: starting)", "starting"],
+    ["Up 2 minutes (unhealthy)", "unhealthy"],
+    ["Exited (0) 2 minutes ago", undefined],
+  ])("reads health from %s", (Status, health) => {
+    expect(observedContainer("proj", summary(OWN, { Status }))?.health).toBe(health);
+  });
+
+  it("ignores other projects, one-off containers, and unlabelled ones; tolerates a bad number", () => {
+    expect(observedContainer("other", summary(OWN))).toBeUndefined();
+    expect(
+      observedContainer("proj", summary({ ...OWN, "com.docker.compose.oneoff": "True" })),
+    ).toBeUndefined();
+    expect(observedContainer("proj", summary({}))).toBeUndefined();
+    const bad = observedContainer("proj", summary({ ...OWN, "com.docker.compose.container-number": "x" }));
+    expect(bad?.replica).toBeUndefined();
+  });
+
+  it("keeps the stack's own networks and volumes, with their keys", () => {
+    const p = { "com.docker.compose.project": "proj" };
+    const o = observedStack(
+      "proj",
+      [summary(OWN)],
+      [
+        { Name: "proj_default", Labels: { ...p, "com.docker.compose.network": "default" } },
+        { Name: "bridge" },
+      ],
+      [
+        { Name: "proj_data", Labels: { ...p, "com.docker.compose.volume": "data" } },
+        { Name: "x", Labels: null },
+      ],
+    );
+    expect(o.networks).toEqual([{ name: "proj_default", key: "default" }]);
+    expect(o.volumes).toEqual([{ name: "proj_data", key: "data" }]);
+    expect(o.containers.map((c) => c.name)).toEqual(["proj-web-2"]);
+  });
+});
