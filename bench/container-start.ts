@@ -13,10 +13,11 @@
  *
  *   node --import tsx bench/container-start.ts        (BENCH_RUNS=15)
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
+import { ApiClient } from "../src/api/client.js";
 import { buildRuntimeSpec } from "../src/runtime/containers/oci-spec.js";
 import { EmbeddedRuntime } from "../src/runtime/embedded.js";
 import { ImageStore } from "../src/runtime/images/store.js";
@@ -45,6 +46,12 @@ async function timeRuns(fn: () => Promise<void> | void): Promise<number[]> {
 const work = mkdtempSync(join(tmpdir(), "tsstack-bench-start-"));
 const root = join(work, "root");
 const results: { name: string; ms: number }[] = [];
+const daemonStats = { idleRssMb: Number.NaN };
+
+function rssMb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? Number.NaN) / 1024;
+}
 try {
   const imageId = await addTestImage(root, "busybox:latest");
 
@@ -93,6 +100,57 @@ try {
     await engine.close();
   }
 
+  // The daemon as users run it (the built CLI), then the CLI against it and the API without the CLI.
+  const socket = join(work, "engine.sock");
+  const bin = new URL("../bin/tsstack.js", import.meta.url).pathname;
+  const daemon = spawn(
+    process.execPath,
+    [bin, "daemon", "--root", root, "--socket", socket, "--run-root", join(work, "run2")],
+    {
+      stdio: "ignore",
+    },
+  );
+  try {
+    const client = new ApiClient(socket);
+    for (let i = 0; ; i++) {
+      try {
+        await client.ping();
+        break;
+      } catch (e) {
+        if (i > 200) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    daemonStats.idleRssMb = rssMb(daemon.pid ?? 0);
+    const viaApi = await timeRuns(async () => {
+      const c = await client.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
+      await c.start();
+      const { StatusCode } = await c.wait();
+      if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
+      await c.remove();
+    });
+    results.push({ name: "tsstack daemon API create+start+wait+rm", ms: median(viaApi) });
+    const cli = await timeRuns(() => {
+      const r = spawnSync(
+        process.execPath,
+        [bin, "--root", root, "--socket", socket, "run", "--rm", "busybox", "true"],
+        {
+          env: { ...process.env, TSSTACK_NO_AUTOSTART: "1" },
+        },
+      );
+      if (r.status !== 0) throw new Error(`tsstack run failed: ${r.stderr.toString()}`);
+    });
+    results.push({ name: "tsstack run --rm (whole CLI process)", ms: median(cli) });
+    const nodeStart = await timeRuns(() => {
+      spawnSync(process.execPath, ["-e", "0"]);
+    });
+    results.push({ name: "  (node -e 0, for reference)", ms: median(nodeStart) });
+    client.close();
+  } finally {
+    daemon.kill("SIGTERM");
+  }
+
   const docker = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" });
   if (docker.status === 0) {
     execFileSync("sh", [
@@ -118,3 +176,6 @@ for (const r of results)
   console.log(
     `  ${r.name.padEnd(52)} ${r.ms.toFixed(1).padStart(7)} ms   ${(r.ms / base).toFixed(2)}x raw runc`,
   );
+console.log(
+  `daemon idle RSS: ${daemonStats.idleRssMb.toFixed(1)} MB (target <= 60 MB; dockerd + containerd ~170 MB)`,
+);

@@ -8,8 +8,9 @@
 #   zstd, attr       zstd layers; overlayfs whiteout xattrs
 #   runc, conmon     the container runtime and its supervisor
 #   catatonit        the init for `init: true` (as podman uses)
+#   python3-minimal  bridges conmon's SOCK_SEQPACKET attach socket (Node cannot open one)
 set -euo pipefail
-PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon catatonit iproute2 iptables)
+PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon catatonit python3-minimal iproute2 iptables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,6 +19,15 @@ import { PassThrough, type Readable } from "node:stream";
 import { writeFileAtomic } from "../common/atomic.js";
 import { TsstackError } from "../common/errors.js";
 import { acquireLock, type Lock } from "../common/lock.js";
+import { NetworkManager, type NetworkSettingsOptions } from "../network/manager.js";
+import type {
+  NetworkCreateOptions,
+  NetworkCreateResult,
+  NetworkFilters,
+  NetworkInspect,
+  NetworkPruneResult,
+} from "../network/types.js";
+import { attachConmon } from "./containers/attach.js";
 import { CONMON_PATHS, findBinary, RUNC_PATHS, runc, runcState, startConmon } from "./containers/conmon.js";
 import { readLog } from "./containers/logs.js";
 import { buildRuntimeSpec, resolveUser, type ContainerConfig } from "./containers/oci-spec.js";
@@ -29,6 +38,7 @@ import {
   ZERO_TIME,
   type ContainerRecord,
 } from "./containers/record.js";
+import { effectiveHealthcheck, HealthMonitor, type ProbeResult } from "./containers/health.js";
 import {
   ensureWorkingDir,
   isMountPoint,
@@ -44,6 +54,13 @@ import {
   type ContainerVolumes,
 } from "./hooks.js";
 import { ImageStore } from "./images/store.js";
+import {
+  VolumeManager,
+  type VolumeCreateOptions,
+  type VolumeInspect,
+  type VolumeListResult,
+  type VolumePruneResult,
+} from "../volumes/manager.js";
 import type { RunConfig } from "./images/archive.js";
 import type { ImageConfig } from "./images/types.js";
 import {
@@ -76,13 +93,27 @@ export interface EmbeddedRuntimeOptions {
   readonly log?: (line: string) => void;
   /** How often running containers are checked for exits fs.watch missed. Default 1000 ms. */
   readonly exitPollMs?: number;
-  /** Networking (src/network). Default: none (an empty namespace with loopback). */
+  /**
+   * Networking. Default: a `NetworkManager` (src/network) on `root`, set up with `network`, which the
+   * engine's network operations (`createNetwork`, …) use; with another implementation they are refused.
+   */
   readonly networking?: ContainerNetworking;
-  /** Volumes and binds (src/volumes). Default: none. */
+  /** Options of the default NetworkManager: name prefixes, subnet pool, default network mode, … */
+  readonly network?: NetworkSettingsOptions;
+  /**
+   * Volumes and binds (src/volumes). Default: a `VolumeManager` on `root`, which the engine's volume
+   * operations (`createVolume`, …) use; with another implementation those operations are refused.
+   */
   readonly volumes?: ContainerVolumes;
 }
 
 const INIT_BINARY = "/usr/bin/catatonit";
+const SCRIPT_BINARY = "/usr/bin/script";
+
+/** Single-quotes a word for /bin/sh. */
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, "'\\''")}'`;
+}
 const INIT_PATH_IN_CONTAINER = "/sbin/docker-init";
 const DEFAULT_STOP_TIMEOUT_S = 10;
 
@@ -131,6 +162,10 @@ export class EmbeddedRuntime implements Runtime {
   readonly #conmon: string;
   readonly #log: (line: string) => void;
   readonly #records = new Map<string, ContainerRecord>();
+  /** Healthcheck monitors of running containers. */
+  readonly #health = new Map<string, HealthMonitor>();
+  /** Attaches made to a container before its start, wired at the start. */
+  readonly #pendingAttaches = new Map<string, PendingAttach[]>();
   /** Last restart delay per container (restart policies back off). */
   readonly #restartDelays = new Map<string, number>();
   readonly #mutex = new KeyedMutex();
@@ -138,6 +173,8 @@ export class EmbeddedRuntime implements Runtime {
   readonly #lock: Lock;
   readonly #networking: ContainerNetworking;
   readonly #volumes: ContainerVolumes;
+  readonly #volumeManager: VolumeManager | undefined;
+  readonly #networkManager: NetworkManager | undefined;
   #watcher: FSWatcher | undefined;
   #poller: NodeJS.Timeout | undefined;
   #closed = false;
@@ -154,6 +191,8 @@ export class EmbeddedRuntime implements Runtime {
     this.#lock = lock;
     this.#networking = opts.networking ?? noNetworking;
     this.#volumes = opts.volumes ?? noVolumes;
+    this.#volumeManager = this.#volumes instanceof VolumeManager ? this.#volumes : undefined;
+    this.#networkManager = this.#networking instanceof NetworkManager ? this.#networking : undefined;
     this.#events.setMaxListeners(0);
   }
 
@@ -167,7 +206,29 @@ export class EmbeddedRuntime implements Runtime {
       pollMs: 50,
       resource: `engine root ${opts.root} (is another tsstack daemon using it?)`,
     });
-    const rt = new EmbeddedRuntime(opts, lock, runcBin, conmonBin);
+    let volumes: ContainerVolumes;
+    try {
+      volumes =
+        opts.volumes ??
+        (await VolumeManager.open({ root: opts.root, ...(opts.log !== undefined ? { log: opts.log } : {}) }));
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+    let networking: ContainerNetworking;
+    try {
+      networking =
+        opts.networking ??
+        (await NetworkManager.open({
+          root: opts.root,
+          ...opts.network,
+          ...(opts.log !== undefined ? { log: opts.log } : {}),
+        }));
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+    const rt = new EmbeddedRuntime({ ...opts, volumes, networking }, lock, runcBin, conmonBin);
     try {
       await mkdir(rt.#exitDir, { recursive: true });
       await mkdir(rt.#runcRoot, { recursive: true });
@@ -186,7 +247,10 @@ export class EmbeddedRuntime implements Runtime {
     this.#closed = true;
     this.#watcher?.close();
     if (this.#poller !== undefined) clearInterval(this.#poller);
+    for (const m of this.#health.values()) m.stop();
+    this.#health.clear();
     this.#events.emit("close");
+    await this.#networkManager?.close();
     await this.#lock.release();
   }
 
@@ -279,6 +343,7 @@ export class EmbeddedRuntime implements Runtime {
       });
       if (net !== undefined) rec.state.network = net.settings;
       await this.#save(rec);
+      this.#startHealth(rec, true);
       return;
     }
     // conmon is gone without writing an exit code (killed itself, or the machine rebooted).
@@ -359,6 +424,7 @@ export class EmbeddedRuntime implements Runtime {
    * cgroup and the rootfs mount, and wakes waiters. Caller holds the container's mutex.
    */
   async #recordExit(rec: ContainerRecord, code?: number): Promise<void> {
+    this.#stopHealth(rec.id);
     const p = this.#paths(rec.id);
     let exitCode = code ?? 255;
     let finishedAt = nowIso();
@@ -370,18 +436,16 @@ export class EmbeddedRuntime implements Runtime {
       // lost: keep `code`
     }
     const oom = existsSync(join(p.persist, "oom")) || (await this.#oomKilledByCgroup(rec.id));
-    await runc(
-      this.#runc,
-      this.#runcRoot,
-      ["delete", "--force", rec.id],
-      `deleting container ${rec.name}`,
-    ).catch((e: unknown) => {
-      this.#log(errorText(e));
-    });
-    await this.#tearDown(rec);
-    await unmountOverlay(p.rootfs).catch((e: unknown) => {
-      this.#log(`unmounting the root filesystem of ${rec.name}: ${errorText(e)}`);
-    });
+    // Independent releases, in parallel: runc's state and cgroup, network/volumes, the rootfs mount.
+    await Promise.all([
+      this.#runcDelete(rec.id, (e) => {
+        this.#log(errorText(e));
+      }),
+      this.#tearDown(rec),
+      unmountOverlay(p.rootfs).catch((e: unknown) => {
+        this.#log(`unmounting the root filesystem of ${rec.name}: ${errorText(e)}`);
+      }),
+    ]);
     await unlink(p.exitFile).catch(() => undefined);
     rec.state.status = "exited";
     rec.state.pid = 0;
@@ -393,7 +457,8 @@ export class EmbeddedRuntime implements Runtime {
     if (oom) this.#emit("oom", rec);
     this.#emit("die", rec, { exitCode: String(rec.state.exitCode) });
     if (rec.config.HostConfig?.AutoRemove === true) {
-      await this.#removeLocked(rec).catch((e: unknown) => {
+      // Docker's --rm takes the container's anonymous volumes with it.
+      await this.#removeLocked(rec, true).catch((e: unknown) => {
         this.#log(`removing container ${rec.name} after it exited (--rm): ${errorText(e)}`);
       });
       return;
@@ -452,6 +517,7 @@ export class EmbeddedRuntime implements Runtime {
       config: rec.config,
       dir: this.#dir(rec.id),
       ...(rec.state.pid > 0 ? { pid: rec.state.pid } : {}),
+      imageVolumes: Object.keys(rec.imageConfig.config?.Volumes ?? {}),
     };
   }
 
@@ -464,6 +530,84 @@ export class EmbeddedRuntime implements Runtime {
     await this.#volumes.tearDown(ctx).catch((e: unknown) => {
       this.#log(`releasing the volumes of container ${rec.name}: ${errorText(e)}`);
     });
+  }
+
+  /** Connects the attaches made before this start to conmon's socket (container created, not started). */
+  async #connectPendingAttaches(rec: ContainerRecord): Promise<void> {
+    const pending = this.#pendingAttaches.get(rec.id);
+    if (pending === undefined) return;
+    this.#pendingAttaches.delete(rec.id);
+    for (const p of pending) {
+      const real = attachConmon(this.#dir(rec.id), { stdin: p.stdin, name: rec.name, exitCode: p.exitCode });
+      p.connect(real);
+      await real.ready;
+    }
+  }
+
+  /**
+   * Starts probing a running container with a healthcheck (its own or its image's). Continues from
+   * the recorded state after an engine restart (`resume`), else from `starting`.
+   */
+  #startHealth(rec: ContainerRecord, resume = false): void {
+    this.#stopHealth(rec.id);
+    const check = effectiveHealthcheck(rec.config.Healthcheck, rec.imageConfig.config?.Healthcheck);
+    if (check === undefined) {
+      delete rec.state.health;
+      return;
+    }
+    if (!resume || rec.state.health === undefined)
+      rec.state.health = { Status: "starting", FailingStreak: 0, Log: [] };
+    const monitor = new HealthMonitor({
+      check,
+      startedAt: Date.parse(rec.state.startedAt),
+      initial: rec.state.health,
+      now: Date.now,
+      setTimer: (fn, ms) => {
+        const t = setTimeout(fn, ms);
+        t.unref();
+        return { cancel: () => { clearTimeout(t); } }; // prettier-ignore
+      },
+      probe: (command, timeoutMs) => this.#probe(rec, command, timeoutMs),
+      onResult: (state, changed) => {
+        if (this.#records.get(rec.id) !== rec || this.#health.get(rec.id) !== monitor) return;
+        rec.state.health = state;
+        void this.#save(rec).catch((e: unknown) => {
+          this.#log(`recording the health of container ${rec.name}: ${errorText(e)}`);
+        });
+        if (changed) this.#emit(`health_status: ${state.Status}`, rec);
+      },
+    });
+    this.#health.set(rec.id, monitor);
+    monitor.start();
+  }
+
+  #stopHealth(id: string): void {
+    this.#health.get(id)?.stop();
+    this.#health.delete(id);
+  }
+
+  /** One healthcheck probe: exec in the container, output capped, killed after the timeout. */
+  async #probe(rec: ContainerRecord, command: readonly string[], timeoutMs: number): Promise<ProbeResult> {
+    const p = await this.execIn(rec.id, { Cmd: command });
+    p.stdin.end();
+    let output = "";
+    const take = (d: Buffer): void => {
+      if (output.length < 4096) output += d.toString();
+    };
+    p.stdout.on("data", take);
+    p.stderr.on("data", take);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<ProbeResult>((resolve) => {
+      timer = setTimeout(() => {
+        p.kill?.();
+        resolve({ exitCode: -1, output: `Health check exceeded timeout (${timeoutMs / 1000}s)` });
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([p.exit.then((exitCode) => ({ exitCode, output })), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** `runc delete --force`, skipped (a process spawn saved) when runc holds no state for the id. */
@@ -627,6 +771,81 @@ export class EmbeddedRuntime implements Runtime {
   }
 
   // -------------------------------------------------------------------------------------------------
+  // Networks (src/network/manager.ts; Docker's `/networks` operations)
+
+  #networkApi(): NetworkManager {
+    this.#checkOpen();
+    if (this.#networkManager === undefined)
+      throw new TsstackError(
+        "network/unsupported",
+        "network operations need the engine's own network manager (this engine was opened with other networking hooks)",
+      );
+    return this.#networkManager;
+  }
+
+  /** `POST /networks/create`. */
+  async createNetwork(opts: NetworkCreateOptions): Promise<NetworkCreateResult> {
+    return this.#networkApi().createNetwork(opts);
+  }
+
+  /** `GET /networks` (filters: name, id, label, driver, type, scope, dangling, until). */
+  async listNetworks(opts: { readonly filters?: NetworkFilters } = {}): Promise<NetworkInspect[]> {
+    return this.#networkApi().listNetworks(opts);
+  }
+
+  /** `GET /networks/{id}` (id, unique id prefix or name). */
+  async inspectNetwork(idOrName: string): Promise<NetworkInspect> {
+    return this.#networkApi().inspectNetwork(idOrName);
+  }
+
+  /** `DELETE /networks/{id}`; `network/in-use` while containers have endpoints on it. */
+  async removeNetwork(idOrName: string): Promise<void> {
+    return this.#networkApi().removeNetwork(idOrName);
+  }
+
+  /** `POST /networks/prune` (filters: label, until). */
+  async pruneNetworks(opts: { readonly filters?: NetworkFilters } = {}): Promise<NetworkPruneResult> {
+    return this.#networkApi().pruneNetworks(opts);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Volumes (src/volumes/manager.ts; Docker's `/volumes` operations)
+
+  #volumeApi(): VolumeManager {
+    this.#checkOpen();
+    if (this.#volumeManager === undefined)
+      throw new TsstackError(
+        "volume/unsupported",
+        "volume operations need the engine's own volume manager (this engine was opened with other volume hooks)",
+      );
+    return this.#volumeManager;
+  }
+
+  async createVolume(opts: VolumeCreateOptions = {}): Promise<VolumeInspect> {
+    return this.#volumeApi().createVolume(opts);
+  }
+
+  async listVolumes(
+    opts: { readonly filters?: Readonly<Record<string, readonly string[]>> } = {},
+  ): Promise<VolumeListResult> {
+    return this.#volumeApi().listVolumes(opts);
+  }
+
+  async inspectVolume(name: string): Promise<VolumeInspect> {
+    return this.#volumeApi().inspectVolume(name);
+  }
+
+  async removeVolume(name: string, opts: { readonly force?: boolean } = {}): Promise<void> {
+    return this.#volumeApi().removeVolume(name, opts);
+  }
+
+  async pruneVolumes(
+    opts: { readonly filters?: Readonly<Record<string, readonly string[]>> } = {},
+  ): Promise<VolumePruneResult> {
+    return this.#volumeApi().pruneVolumes(opts);
+  }
+
+  // -------------------------------------------------------------------------------------------------
   // Operations on one container (called by EmbeddedContainer)
 
   /** @internal */
@@ -777,6 +996,7 @@ export class EmbeddedRuntime implements Runtime {
         terminal,
         stdin: rec.config.OpenStdin === true,
       });
+      await this.#connectPendingAttaches(rec);
       await runc(this.#runc, this.#runcRoot, ["start", rec.id], `starting container ${rec.name}`);
       rec.state.status = "running";
       rec.state.pid = pid;
@@ -797,6 +1017,7 @@ export class EmbeddedRuntime implements Runtime {
       throw e;
     }
     this.#emit("start", rec);
+    this.#startHealth(rec);
   }
 
   /**
@@ -903,7 +1124,7 @@ export class EmbeddedRuntime implements Runtime {
   }
 
   /** @internal */
-  async removeLocked(rec: ContainerRecord, force: boolean): Promise<void> {
+  async removeLocked(rec: ContainerRecord, force: boolean, removeVolumes = false): Promise<void> {
     if (rec.state.status === "running" || rec.state.status === "paused") {
       if (!force)
         throw new TsstackError(
@@ -913,10 +1134,12 @@ export class EmbeddedRuntime implements Runtime {
       // killLocked waits for the SIGKILL'ed container's exit to be recorded.
       await this.killLocked(rec, "SIGKILL");
     }
-    await this.#removeLocked(rec);
+    await this.#removeLocked(rec, removeVolumes);
   }
 
-  async #removeLocked(rec: ContainerRecord): Promise<void> {
+  /** `removeVolumes`: also the container's anonymous volumes (`rm -v`). */
+  async #removeLocked(rec: ContainerRecord, removeVolumes: boolean): Promise<void> {
+    this.#stopHealth(rec.id);
     if (!this.#records.has(rec.id)) return;
     const p = this.#paths(rec.id);
     rec.state.status = "removing";
@@ -926,6 +1149,12 @@ export class EmbeddedRuntime implements Runtime {
     this.#records.delete(rec.id);
     await rm(p.dir, { recursive: true, force: true });
     await unlink(p.exitFile).catch(() => undefined);
+    // After the record is gone: a crash before this leaves references the volumes ignore.
+    await this.#volumes
+      .containerRemoved?.(this.#context(rec), { removeAnonymous: removeVolumes })
+      .catch((e: unknown) => {
+        this.#log(`releasing the volumes of removed container ${rec.name}: ${errorText(e)}`);
+      });
     this.#emit("destroy", rec);
   }
 
@@ -948,10 +1177,25 @@ export class EmbeddedRuntime implements Runtime {
   /** @internal */
   logsOf(idOrName: string, opts: LogsOptions): AsyncIterable<LogEntry> {
     const rec = this.#resolve(idOrName);
-    return readLog(this.#paths(rec.id).log, opts, () => {
+    const running = (): boolean => {
       const cur = this.#records.get(rec.id);
       return cur !== undefined && (cur.state.status === "running" || cur.state.status === "paused");
-    });
+    };
+    const gone =
+      opts.follow === true && running()
+        ? new Promise<void>((resolve) => {
+            const done = (): void => {
+              this.#events.off(`die:${rec.id}`, done);
+              this.#events.off(`destroy:${rec.id}`, done);
+              this.#events.off("close", done);
+              resolve();
+            };
+            this.#events.on(`die:${rec.id}`, done);
+            this.#events.on(`destroy:${rec.id}`, done);
+            this.#events.on("close", done);
+          })
+        : undefined;
+    return readLog(this.#paths(rec.id).log, opts, running, gone);
   }
 
   /** @internal */
@@ -980,7 +1224,24 @@ export class EmbeddedRuntime implements Runtime {
         "exec --privileged is not supported by the embedded runtime",
       );
     args.push(rec.id, ...opts.Cmd);
-    const child = spawn(this.#runc, args, { stdio: ["pipe", "pipe", "pipe"] });
+    // `runc exec --tty` in the foreground wants a terminal of its own to copy to and from: util-linux's
+    // `script` gives it one (a pty whose other side is our pipes), so no console-socket fd passing is
+    // needed. Output is then the raw terminal stream, as docker's for a TTY.
+    const child =
+      opts.Tty === true
+        ? spawn(
+            SCRIPT_BINARY,
+            ["-q", "-e", "-c", [this.#runc, ...args].map(shellQuote).join(" "), "/dev/null"],
+            {
+              stdio: ["pipe", "pipe", "pipe"],
+              env: {
+                PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+                SHELL: "/bin/sh",
+                TERM: "xterm",
+              },
+            },
+          )
+        : spawn(this.#runc, args, { stdio: ["pipe", "pipe", "pipe"] });
     const stderrTail: Buffer[] = [];
     child.stderr.on("data", (d: Buffer) => {
       if (stderrTail.length < 16) stderrTail.push(d);
@@ -998,7 +1259,15 @@ export class EmbeddedRuntime implements Runtime {
       });
     });
     this.#emit("exec_start", rec, { execCommand: opts.Cmd.join(" ") });
-    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exit };
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      exit,
+      kill: () => {
+        child.kill("SIGKILL");
+      },
+    };
   }
 
   /** @internal */
@@ -1112,10 +1381,33 @@ export class EmbeddedRuntime implements Runtime {
   /** @internal */
   attachTo(idOrName: string, opts: { readonly stdin?: boolean; readonly signal?: AbortSignal }): ExecProcess {
     const rec = this.#resolve(idOrName);
+    const exitCode = (): Promise<number> => this.waitFor(rec.id, "not-running").then((r) => r.StatusCode);
+    if (rec.state.status === "running" || rec.state.status === "paused") {
+      if (opts.stdin === true && rec.config.OpenStdin !== true)
+        throw new TsstackError(
+          "container/invalid-config",
+          `attaching stdin to container ${rec.name}: it was not created with OpenStdin (docker run -i)`,
+        );
+      return attachConmon(this.#dir(rec.id), { stdin: opts.stdin === true, name: rec.name, exitCode });
+    }
+    if (rec.state.status === "created" || rec.state.status === "exited") {
+      // Attached before the start (docker run -i): wired at the next start, between runc create and
+      // runc start, so not a byte of output is missed.
+      if (opts.stdin === true && rec.config.OpenStdin !== true)
+        throw new TsstackError(
+          "container/invalid-config",
+          `attaching stdin to container ${rec.name}: it was not created with OpenStdin (docker run -i)`,
+        );
+      const pending = pendingAttach(opts.stdin === true, exitCode);
+      const list = this.#pendingAttaches.get(rec.id) ?? [];
+      list.push(pending);
+      this.#pendingAttaches.set(rec.id, list);
+      return pending.proc;
+    }
     if (opts.stdin === true)
       throw new TsstackError(
-        "container/invalid-config",
-        "attaching stdin is not supported by the embedded runtime yet",
+        "container/not-running",
+        `attaching stdin to container ${rec.name}: it is ${rec.state.status}`,
       );
     return attachFromLog(
       this.logsOf(rec.id, {
@@ -1123,7 +1415,7 @@ export class EmbeddedRuntime implements Runtime {
         since: Date.now() / 1000,
         ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
       }),
-      () => this.waitFor(rec.id, "not-running").then((r) => r.StatusCode),
+      exitCode,
     );
   }
 }
@@ -1168,7 +1460,9 @@ class EmbeddedContainer implements Container {
   }
 
   remove(opts: { readonly force?: boolean; readonly v?: boolean } = {}): Promise<void> {
-    return this.rt.withRecord(this.id, (rec) => this.rt.removeLocked(rec, opts.force === true));
+    return this.rt.withRecord(this.id, (rec) =>
+      this.rt.removeLocked(rec, opts.force === true, opts.v === true),
+    );
   }
 
   wait(opts: { readonly condition?: "not-running" | "next-exit" | "removed" } = {}): Promise<WaitResult> {
@@ -1319,6 +1613,42 @@ function attachFromLog(entries: AsyncIterable<LogEntry>, exitCode: () => Promise
   return { stdin, stdout, stderr, exit: pump.then(exitCode) };
 }
 
+interface PendingAttach {
+  readonly stdin: boolean;
+  readonly exitCode: () => Promise<number>;
+  readonly proc: ExecProcess;
+  connect(real: ExecProcess): void;
+}
+
+/** An attach whose streams exist now and are joined to the real ones at the container's start. */
+function pendingAttach(stdin: boolean, exitCode: () => Promise<number>): PendingAttach {
+  const stdinStream = new PassThrough();
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let joined!: (real: ExecProcess) => void;
+  const real = new Promise<ExecProcess>((resolve) => (joined = resolve));
+  if (!stdin) stdinStream.end();
+  return {
+    stdin,
+    exitCode,
+    proc: {
+      stdin: stdinStream,
+      stdout,
+      stderr,
+      exit: real.then((r) => r.exit),
+      resize: (size) => {
+        void real.then((r) => r.resize?.(size));
+      },
+    },
+    connect: (r) => {
+      stdinStream.pipe(r.stdin);
+      r.stdout.pipe(stdout);
+      r.stderr.pipe(stderr);
+      joined(r);
+    },
+  };
+}
+
 function parseSecurityOpts(opts: readonly string[]): boolean | undefined {
   let nnp: boolean | undefined;
   for (const o of opts) {
@@ -1437,10 +1767,15 @@ function ago(iso: string, now = Date.now()): string {
   return `${Math.round(h / 24)} days`;
 }
 
+function healthSuffix(rec: ContainerRecord): string {
+  const h = rec.state.health?.Status;
+  return h === undefined ? "" : h === "starting" ? " (health: starting)" : ` (${h})`;
+}
+
 function statusText(rec: ContainerRecord): string {
   switch (rec.state.status) {
     case "running":
-      return `Up ${ago(rec.state.startedAt)}`;
+      return `Up ${ago(rec.state.startedAt)}${healthSuffix(rec)}`;
     case "paused":
       return `Up ${ago(rec.state.startedAt)} (Paused)`;
     case "exited":
@@ -1493,6 +1828,7 @@ function inspectOf(rec: ContainerRecord, root: string): ContainerInspect {
       Error: s.error,
       StartedAt: s.startedAt,
       FinishedAt: s.finishedAt,
+      ...(s.health !== undefined ? { Health: s.health } : {}),
     },
     Image: rec.imageId,
     ResolvConfPath: "",

@@ -20,6 +20,8 @@ export interface ContainerContext {
   readonly dir: string;
   /** Host pid of the container's init (only for restore). */
   readonly pid?: number;
+  /** Paths the image declares as VOLUME (Docker gives each one not otherwise mounted a volume). */
+  readonly imageVolumes?: readonly string[];
 }
 
 export interface NetworkSetup {
@@ -48,6 +50,15 @@ export interface ContainerVolumes {
   /** OCI mounts for the container (binds, named volumes, tmpfs), after any copy-up into new volumes. */
   mountsFor(ctx: ContainerContext): Promise<{ mounts: SpecMount[]; points: MountPoint[] }>;
   tearDown(ctx: Omit<ContainerContext, "rootfs">): Promise<void>;
+  /**
+   * The container was removed (after its last `tearDown`): its references to volumes go, and with
+   * `removeAnonymous` (`rm -v`, `--rm`) its anonymous volumes. Optional: stateless implementations
+   * omit it.
+   */
+  containerRemoved?(
+    ctx: Omit<ContainerContext, "rootfs">,
+    opts: { readonly removeAnonymous: boolean },
+  ): Promise<void>;
 }
 
 /** No networking beyond an empty namespace with loopback (`network_mode: none`). */

@@ -258,6 +258,8 @@ export interface ExecProcess {
   /** Resolves with the exit code when the process ends. */
   readonly exit: Promise<number>;
   resize?(size: { readonly rows: number; readonly columns: number }): void;
+  /** Ends the process (SIGKILL), e.g. a healthcheck probe over its timeout. */
+  kill?(): void;
 }
 
 export interface ContainerStats {

@@ -114,6 +114,26 @@ describe.skipIf(!engineAvailable || !canRunContainers)("container commands again
     expect((await e.cli(["ps", "-a", "-q"])).stdout).toBe("");
   });
 
+  it("refuses to remove an image a container uses, and removes it once the container is gone", async () => {
+    const e = await startEngine();
+    const created = await e.cli(["create", "--name", "user", "busybox", "true"]);
+    expect(created.code).toBe(0);
+    const refused = await e.cli(["rmi", "busybox:latest"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/a container uses it/);
+    expect((await e.cli(["rm", "user"])).code).toBe(0);
+    expect((await e.cli(["rmi", "busybox:latest"])).code).toBe(0);
+  });
+
+  it("feeds stdin to the container with -i", async () => {
+    const e = await startEngine();
+    const r = await e.cli(["run", "--rm", "-i", "busybox", "sh", "-c", "read a; read b; echo $b-$a"], {
+      stdin: "one\ntwo\n",
+    });
+    expect(r.stderr).toBe("");
+    expect(r).toMatchObject({ code: 0, stdout: "two-one\n" });
+  });
+
   it("exits with the container's exit code, separating its stdout and stderr", async () => {
     const e = await startEngine();
     const r = await e.cli(["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);

@@ -7,6 +7,7 @@
 import { ImageStore, type ImageStoreOptions } from "../../runtime/images/store.js";
 import { familiarName, parseReference } from "../../runtime/images/reference.js";
 import type { ImageConfig, ImageRecord } from "../../runtime/images/types.js";
+import { imagesInUse } from "../../runtime/containers/record.js";
 import { HttpError } from "../errors.js";
 import { labelMatches, parseFilters, queryBool, type Filters } from "../filters.js";
 import { route } from "../router.js";
@@ -18,7 +19,11 @@ async function withStore<T>(
   fn: (store: ImageStore) => Promise<T>,
   opts: ImageStoreOptions = {},
 ): Promise<T> {
-  const store = await ImageStore.open(s.root, opts);
+  const store = await ImageStore.open(s.root, {
+    // Images of containers (running or not) are in use: removal refuses them.
+    inUse: (imageId) => imagesInUse(s.root).has(imageId),
+    ...opts,
+  });
   try {
     return await fn(store);
   } finally {

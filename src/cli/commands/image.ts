@@ -28,6 +28,7 @@ import type { RegistryClientOptions } from "../../runtime/images/registry/client
 import { ProgressRenderer } from "../../runtime/images/registry/progress.js";
 import { pullImageWithStats } from "../../runtime/images/registry/pull.js";
 import { pushImage } from "../../runtime/images/registry/push.js";
+import { imagesInUse } from "../../runtime/containers/record.js";
 import { ImageStore } from "../../runtime/images/store.js";
 import type { ImageConfig, ImageRecord, Platform, TransferProgress } from "../../runtime/images/types.js";
 import { addEngineOptions, engineRoot, type EngineFlags } from "../engine-options.js";
@@ -78,7 +79,10 @@ export function imageCommands(program: Command, io: CliIo): void {
  * releases the store root's lock for the next command. Waits for another command holding it.
  */
 function openStore(cmd: Command, io: CliIo): Promise<ImageStore> {
-  return ImageStore.open(engineRoot(cmd.optsWithGlobals<EngineFlags>(), io), {
+  const root = engineRoot(cmd.optsWithGlobals<EngineFlags>(), io);
+  return ImageStore.open(root, {
+    // Images of containers (running or not) are in use: `rmi` refuses them, prune keeps them.
+    inUse: (imageId) => imagesInUse(root).has(imageId),
     onLockWait: ({ root }) => {
       io.stderr.write(`waiting for another tsstack command using ${root}…\n`);
     },

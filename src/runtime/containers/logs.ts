@@ -64,6 +64,8 @@ export async function* readLog(
   path: string,
   opts: LogsOptions,
   stillWriting: () => boolean,
+  /** Resolves when the writer is gone (the container exited): a follow then ends without polling. */
+  writerGone?: Promise<void>,
 ): AsyncGenerator<LogEntry> {
   let handle: FileHandle | undefined;
   try {
@@ -123,15 +125,20 @@ export async function* readLog(
         yield* await readMore();
         return;
       }
-      await waitForChange(path, 250, signal);
+      await waitForChange(path, 250, signal, writerGone);
     }
   } finally {
     await handle?.close();
   }
 }
 
-/** Resolves when the file changes, after `maxMs`, or on abort, whichever comes first. */
-function waitForChange(path: string, maxMs: number, signal: AbortSignal | undefined): Promise<void> {
+/** Resolves when the file changes, after `maxMs`, on abort or when the writer is gone, whichever is first. */
+function waitForChange(
+  path: string,
+  maxMs: number,
+  signal: AbortSignal | undefined,
+  writerGone: Promise<void> | undefined,
+): Promise<void> {
   return new Promise((resolve) => {
     let watcher: ReturnType<typeof watch> | undefined;
     const done = (): void => {
@@ -148,5 +155,6 @@ function waitForChange(path: string, maxMs: number, signal: AbortSignal | undefi
       // Not there yet: the timer polls.
     }
     signal?.addEventListener("abort", done, { once: true });
+    void writerGone?.then(done);
   });
 }

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ImageConfig } from "../images/types.js";
+import type { HealthState } from "./health.js";
 import type { ContainerCreateOptions, ContainerInspect, ContainerStatus, MountPoint } from "../runtime.js";
 
 export const RECORD_FILE = "container.json";
@@ -44,6 +45,8 @@ export interface ContainerRecord {
     network?: ContainerInspect["NetworkSettings"];
     /** Volume, bind and tmpfs mounts of the current (or last) run. */
     mounts?: MountPoint[];
+    /** Healthcheck state of the current (or last) run, for containers with a healthcheck. */
+    health?: HealthState;
   };
 }
 

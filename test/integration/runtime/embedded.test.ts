@@ -445,3 +445,93 @@ describe.skipIf(!canRunContainers)("embedded runtime: commit, export, copy", () 
     expect((await c.inspect()).State.Status).toBe("running");
   });
 });
+
+describe.skipIf(!canRunContainers)("embedded runtime: attach and TTYs", () => {
+  async function collect(s: NodeJS.ReadableStream): Promise<string> {
+    let out = "";
+    for await (const c of s) out += (c as Buffer).toString();
+    return out;
+  }
+
+  it("attach with stdin feeds the main process and streams its stdout and stderr apart", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "read line; echo got:$line; echo oops >&2; exit 4"],
+      OpenStdin: true,
+    });
+    await c.start();
+    const a = await c.attach({ stdin: true });
+    const out = collect(a.stdout);
+    const err = collect(a.stderr);
+    a.stdin.write("hello\n");
+    a.stdin.end();
+    expect(await a.exit).toBe(4);
+    expect(await out).toBe("got:hello\n");
+    expect(await err).toBe("oops\n");
+  });
+
+  it("attach to a TTY container and exec with a TTY get a terminal", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "test -t 0 && echo tty-in; test -t 1 && echo tty-out; read x; echo bye"],
+      Tty: true,
+      OpenStdin: true,
+    });
+    await c.start();
+    const a = await c.attach({ stdin: true });
+    const out = collect(a.stdout);
+    a.stdin.write("x\n");
+    expect(await a.exit).toBe(0);
+    expect(await out).toMatch(/bye/);
+    // What the log recorded from the start includes the lines printed before the attach.
+    expect(await logText(engine, c.id)).toMatch(/tty-in\r?\n.*tty-out/s);
+
+    const d = await engine.createContainer({ Image: "busybox:latest", Cmd: ["sleep", "300"] });
+    await d.start();
+    const e = await d.exec({ Cmd: ["sh", "-c", "test -t 1 && echo is-a-tty; exit 6"], Tty: true });
+    const eout = collect(e.stdout);
+    e.stdin.end();
+    expect(await e.exit).toBe(6);
+    expect(await eout).toMatch(/is-a-tty/);
+  });
+});
+
+describe.skipIf(!canRunContainers)("embedded runtime: healthchecks", () => {
+  it("reports starting, then healthy, then unhealthy as the probe's result changes, with events", async () => {
+    const { engine } = await engines();
+    const ms = 1e6;
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "sleep 0.6; touch /tmp/ok; sleep 1.5; rm /tmp/ok; sleep 300"],
+      Healthcheck: {
+        Test: ["CMD-SHELL", "test -e /tmp/ok"],
+        Interval: 150 * ms,
+        Timeout: 1000 * ms,
+        Retries: 2,
+        StartPeriod: 1500 * ms,
+        StartInterval: 100 * ms,
+      },
+    });
+    const events: string[] = [];
+    const ac = new AbortController();
+    const collecting = (async () => {
+      for await (const e of engine.getEvents({ signal: ac.signal }))
+        if (e.Action.startsWith("health_status")) events.push(e.Action);
+    })();
+    await c.start();
+    expect((await c.inspect()).State.Health?.Status).toBe("starting");
+    await eventually(async () => (await c.inspect()).State.Health?.Status === "healthy", { what: "healthy" });
+    expect((await engine.listContainers())[0]?.Status).toMatch(/\(healthy\)$/);
+    await eventually(async () => (await c.inspect()).State.Health?.Status === "unhealthy", {
+      what: "unhealthy",
+    });
+    const h = (await c.inspect()).State.Health;
+    expect(h?.FailingStreak).toBeGreaterThanOrEqual(2);
+    expect(h?.Log.length).toBeGreaterThan(0);
+    ac.abort();
+    await collecting;
+    expect(events).toEqual(["health_status: healthy", "health_status: unhealthy"]);
+  });
+});
