@@ -76,6 +76,7 @@ import {
   type ListContainersOptions,
   type LogEntry,
   type LogsOptions,
+  type NetworkVolumeOps,
   type Runtime,
   type RuntimeEvent,
   type TopResult,
@@ -152,7 +153,7 @@ class KeyedMutex {
 const ADJECTIVES = ["brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "proud", "quirky", "sharp", "tender", "vivid", "wise", "zen"]; // prettier-ignore
 const NOUNS = ["turing", "hopper", "lovelace", "knuth", "ritchie", "thompson", "torvalds", "liskov", "dijkstra", "hamilton", "shannon", "babbage", "noether", "curie", "kare", "wozniak"]; // prettier-ignore
 
-export class EmbeddedRuntime implements Runtime {
+export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   readonly root: string;
   readonly runRoot: string;
   readonly #runcRoot: string;
@@ -431,7 +432,9 @@ export class EmbeddedRuntime implements Runtime {
     try {
       const exitFile = join(p.persist, "exit");
       exitCode = Number.parseInt((await readFile(exitFile, "utf8")).trim(), 10);
-      finishedAt = (await stat(exitFile)).mtime.toISOString();
+      const mtime = (await stat(exitFile)).mtime;
+      // The file system's clock granularity can put the exit a hair before the recorded start.
+      finishedAt = new Date(Math.max(mtime.getTime(), Date.parse(rec.state.startedAt))).toISOString();
     } catch {
       // lost: keep `code`
     }
@@ -997,11 +1000,14 @@ export class EmbeddedRuntime implements Runtime {
         stdin: rec.config.OpenStdin === true,
       });
       await this.#connectPendingAttaches(rec);
+      // Taken before `runc start`: a process that exits at once has its exit file written before the
+      // start call returns, and FinishedAt must not precede StartedAt.
+      const startedAt = nowIso();
       await runc(this.#runc, this.#runcRoot, ["start", rec.id], `starting container ${rec.name}`);
       rec.state.status = "running";
       rec.state.pid = pid;
       rec.state.conmonPid = Number.parseInt(await readFile(p.conmonPid, "utf8").catch(() => "0"), 10) || 0;
-      rec.state.startedAt = nowIso();
+      rec.state.startedAt = startedAt;
       rec.state.finishedAt = ZERO_TIME;
       rec.state.exitCode = 0;
       rec.state.oomKilled = false;
