@@ -20,11 +20,25 @@ import type {
   ListContainersOptions,
   LogEntry,
   LogsOptions,
+  NetworkVolumeOps,
+  ObjectFilters,
   Runtime,
   RuntimeEvent,
   TopResult,
   WaitResult,
 } from "../runtime/runtime.js";
+import type {
+  NetworkCreateOptions,
+  NetworkCreateResult,
+  NetworkInspect,
+  NetworkPruneResult,
+} from "../network/types.js";
+import type {
+  VolumeCreateOptions,
+  VolumeInspect,
+  VolumeListResult,
+  VolumePruneResult,
+} from "../volumes/manager.js";
 import { errorCodeFor } from "./errors.js";
 import { encodeFilters } from "./filters.js";
 import { FrameDecoder, RAW_STREAM, StreamId } from "./framing.js";
@@ -104,7 +118,7 @@ function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true || (error instanceof Error && error.name === "AbortError");
 }
 
-export class ApiClient implements Runtime {
+export class ApiClient implements Runtime, NetworkVolumeOps {
   readonly #agent = new Agent({ keepAlive: true });
 
   constructor(readonly socketPath: string) {}
@@ -339,6 +353,53 @@ export class ApiClient implements Runtime {
     return this.#json("DELETE", `/images/${encodeURI(name)}`, {
       query: { force: opts.force === true ? true : undefined },
     });
+  }
+
+  // --- networks -------------------------------------------------------------------------------------
+
+  createNetwork(opts: NetworkCreateOptions): Promise<NetworkCreateResult> {
+    return this.#json("POST", "/networks/create", { json: opts });
+  }
+
+  listNetworks(opts: { readonly filters?: ObjectFilters } = {}): Promise<NetworkInspect[]> {
+    return this.#json("GET", "/networks", { query: { filters: encodeFilters(opts.filters) } });
+  }
+
+  inspectNetwork(idOrName: string): Promise<NetworkInspect> {
+    return this.#json("GET", `/networks/${encodeURIComponent(idOrName)}`);
+  }
+
+  removeNetwork(idOrName: string): Promise<void> {
+    return this.#empty("DELETE", `/networks/${encodeURIComponent(idOrName)}`);
+  }
+
+  pruneNetworks(opts: { readonly filters?: ObjectFilters } = {}): Promise<NetworkPruneResult> {
+    return this.#json("POST", "/networks/prune", { query: { filters: encodeFilters(opts.filters) } });
+  }
+
+  // --- volumes --------------------------------------------------------------------------------------
+
+  createVolume(opts: VolumeCreateOptions = {}): Promise<VolumeInspect> {
+    return this.#json("POST", "/volumes/create", { json: opts });
+  }
+
+  listVolumes(opts: { readonly filters?: ObjectFilters } = {}): Promise<VolumeListResult> {
+    return this.#json("GET", "/volumes", { query: { filters: encodeFilters(opts.filters) } });
+  }
+
+  inspectVolume(name: string): Promise<VolumeInspect> {
+    return this.#json("GET", `/volumes/${encodeURIComponent(name)}`);
+  }
+
+  removeVolume(name: string, opts: { readonly force?: boolean } = {}): Promise<void> {
+    return this.#empty("DELETE", `/volumes/${encodeURIComponent(name)}`, {
+      query: { force: opts.force === true ? true : undefined },
+    });
+  }
+
+  /** Anonymous volumes only, unless the filter `all=true` (Docker ≥ 23). */
+  pruneVolumes(opts: { readonly filters?: ObjectFilters } = {}): Promise<VolumePruneResult> {
+    return this.#json("POST", "/volumes/prune", { query: { filters: encodeFilters(opts.filters) } });
   }
 
   // --- for ClientContainer --------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../common/atomic.js";
 import { TsstackError } from "../common/errors.js";
 import { acquireLock } from "../common/lock.js";
+import { EngineStacks } from "../reconciler/engine-stacks.js";
+import { isStackRuntime } from "../reconciler/stack-runtime.js";
 import { EmbeddedRuntime } from "../runtime/embedded.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { ApiClient } from "./client.js";
@@ -84,7 +86,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   });
   const pidFile = pidFilePath(opts.socket);
   let server: Awaited<ReturnType<typeof startApiServer>>;
+  let stacks: EngineStacks | undefined;
   try {
+    // The stored stacks resume reconciling now, before the socket answers.
+    stacks = isStackRuntime(runtime) ? await EngineStacks.open({ root: opts.root, runtime, log }) : undefined;
     // Two daemons started at once (two CLI commands auto-starting one) must not both judge an old
     // socket stale and remove each other's: the check and the bind happen under this lock.
     const startLock = await acquireLock(`${opts.socket}.lock`, {
@@ -99,11 +104,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         socketPath: opts.socket,
         version: packageVersion(),
         log,
+        ...(stacks !== undefined ? { stacks } : {}),
       });
     } finally {
       await startLock.release();
     }
   } catch (error) {
+    await stacks?.close().catch(() => undefined);
     await runtime.close().catch(() => undefined);
     throw error;
   }
@@ -140,6 +147,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     opts.stop?.removeEventListener("abort", stopRequested);
     await server.close().catch((error: unknown) => {
       log(`closing the API server: ${errorMessage(error)}`);
+    });
+    await stacks?.close().catch((error: unknown) => {
+      log(`stopping the stacks' reconcilers: ${errorMessage(error)}`);
     });
     await runtime.close().catch((error: unknown) => {
       log(`closing the runtime: ${errorMessage(error)}`);

@@ -20,12 +20,16 @@ export class HttpError extends TsstackError {
 
 /**
  * Codes the contract's table does not cover that Docker answers with a client error:
- * `container/path-not-found` (archive of a missing path: 404) and `container/not-a-directory`
- * (extracting onto a file: 400).
+ * `container/path-not-found` (archive of a missing path: 404), `container/not-a-directory`
+ * (extracting onto a file: 400), `network/port-in-use` and `network/address-in-use` (a host port or
+ * an address someone else has: 409); and `…/unsupported` of networks and volumes (an engine without
+ * them: 501).
  */
 const API_EXTRA_STATUS: readonly (readonly [RegExp, number])[] = [
   [/-not-found$/, 404],
   [/\/not-a-directory$/, 400],
+  [/^network\/(port|address)-in-use$/, 409],
+  [/^(network|volume)\/unsupported$/, 501],
 ];
 
 /** The status a failed request answers with: 500 for anything not known to be the caller's fault. */
@@ -69,6 +73,13 @@ export function errorCodeFor(status: number, path: string, serverCode?: string):
   if (serverCode !== undefined && /^[a-z][a-z0-9-]*\/[a-z0-9-]+$|^internal$/.test(serverCode))
     return serverCode;
   const route = path.replace(/^\/v\d+\.\d+(?=\/)/, "");
+  // Networks and volumes: a 409 on create is a name or subnet conflict, elsewhere the object is in use.
+  const object = /^\/(network|volume)s(\/|$)/.exec(route)?.[1];
+  if (object !== undefined) {
+    if (status === 404) return `${object}/not-found`;
+    if (status === 409) return route === `/${object}s/create` ? `${object}/conflict` : `${object}/in-use`;
+    if (status === 400) return `${object}/invalid-config`;
+  }
   switch (status) {
     case 404:
       // Creating a container from a missing image is a 404 about the image, as with Docker.

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, type Socket } from "node:net";
 import { lstat, unlink } from "node:fs/promises";
 import { TsstackError } from "../common/errors.js";
+import type { StackService } from "../reconciler/engine-stacks.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { HttpContext, UpgradeContext, type RequestContext } from "./context.js";
 import { describeError, errorMessage, HttpError, httpStatusOf } from "./errors.js";
@@ -17,7 +18,10 @@ import { containerRoutes } from "./routes/containers.js";
 import { execRoutes } from "./routes/exec.js";
 import type { ApiRoute, Handler } from "./routes/handler.js";
 import { imageRoutes } from "./routes/images.js";
+import { networkRoutes } from "./routes/networks.js";
+import { stackRoutes } from "./routes/stacks.js";
 import { API_VERSION, systemRoutes } from "./routes/system.js";
+import { volumeRoutes } from "./routes/volumes.js";
 import { matchRoute, stripApiVersion, type RouteMatch } from "./router.js";
 import { AttachRegistry, EventHub, ExecRegistry, type ApiServices } from "./services.js";
 
@@ -27,6 +31,9 @@ export const ROUTES: readonly ApiRoute[] = [
   ...archiveRoutes,
   ...execRoutes,
   ...imageRoutes,
+  ...networkRoutes,
+  ...volumeRoutes,
+  ...stackRoutes,
 ];
 
 export interface ApiServerOptions {
@@ -38,6 +45,8 @@ export interface ApiServerOptions {
   readonly mode?: number;
   /** Reported by `/version` and `/info`. */
   readonly version: string;
+  /** The engine's stacks, served under /tsstack/stacks. Default: none (those routes answer 501). */
+  readonly stacks?: StackService;
   /** One line per failed request (and per server-side trouble). Default: nothing. */
   readonly log?: (line: string) => void;
 }
@@ -69,6 +78,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     events,
     execs: new ExecRegistry(),
     attachments: new AttachRegistry(),
+    ...(opts.stacks !== undefined ? { stacks: opts.stacks } : {}),
   };
   const closing = new AbortController();
   const hijacked = new Set<Socket>();

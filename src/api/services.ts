@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { ExecOptions, ExecProcess, Runtime, RuntimeEvent } from "../runtime/runtime.js";
+import type { StackService } from "../reconciler/engine-stacks.js";
 import { describeError, HttpError } from "./errors.js";
 
 export interface ApiServices {
@@ -16,6 +17,8 @@ export interface ApiServices {
   readonly events: EventHub;
   readonly execs: ExecRegistry;
   readonly attachments: AttachRegistry;
+  /** The engine's stacks (routes/stacks.ts); absent when the runtime cannot run stacks. */
+  readonly stacks?: StackService;
 }
 
 /** Docker keeps the last 256 events for `since`; so do we. */

@@ -7,11 +7,14 @@ import { Command, CommanderError } from "commander";
 import { TsstackError } from "../common/errors.js";
 import { formatIssue, SpecError } from "../spec/diagnostics.js";
 import { configCommand, UsageError } from "./commands/config.js";
+import { COMPOSE_COMMAND_NAMES, composeCommands } from "./commands/compose/commands.js";
 import { daemonCommand } from "./commands/daemon.js";
 import { CONTAINER_COMMAND_NAMES, containerCommands } from "./commands/container.js";
 import { ExitStatus } from "./commands/container/exit-codes.js";
 import { IMAGE_COMMAND_NAMES, imageCommands } from "./commands/image.js";
 import { LOGIN_COMMAND_NAMES, loginCommands } from "./commands/login.js";
+import { NETWORK_COMMAND_NAMES, networkCommands } from "./commands/network.js";
+import { VOLUME_COMMAND_NAMES, volumeCommands } from "./commands/volume.js";
 import { addEngineOptions } from "./engine-options.js";
 import { ExitCode, processIo, type CliIo } from "./io.js";
 import { addProjectOptions } from "./project-options.js";
@@ -41,8 +44,11 @@ export function buildProgram(io: CliIo): Command {
   configCommand(program, io);
   imageCommands(program, io);
   containerCommands(program, io);
+  networkCommands(program, io);
+  volumeCommands(program, io);
   loginCommands(program, io);
   daemonCommand(program, io);
+  composeCommands(program, io);
   for (const sub of program.commands) sub.exitOverride().configureOutput(program.configureOutput());
   return program;
 }
@@ -91,6 +97,11 @@ const DOCKER_STYLE_COMMANDS = new Set([
   ...IMAGE_COMMAND_NAMES,
   ...LOGIN_COMMAND_NAMES,
   ...CONTAINER_COMMAND_NAMES,
+  ...NETWORK_COMMAND_NAMES,
+  ...VOLUME_COMMAND_NAMES,
+  // The compose commands take -f, -v, -t as their own (`logs -f`, `down -v`) and repeat the project
+  // flags themselves (compose/project.ts).
+  ...COMPOSE_COMMAND_NAMES,
 ]);
 
 /** The first operand of `argv`, skipping the program's options and their values. */

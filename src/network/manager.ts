@@ -396,7 +396,8 @@ export class NetworkManager implements ContainerNetworking {
     try {
       await this.#wireNetwork(net);
     } catch (e) {
-      await this.#unwireNetwork(net, false).catch(() => undefined);
+      // The engine's only network takes the base chains with it, as removeNetwork does.
+      await this.#unwireNetwork(net, this.#networks.size === 1).catch(() => undefined);
       this.#networks.delete(id);
       await rm(join(this.#dir, `${id}.json`), { force: true });
       throw e;

@@ -743,7 +743,8 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     return new EmbeddedContainer(this, idOrName);
   }
 
-  listContainers(opts: ListContainersOptions = {}): Promise<ContainerSummary[]> {
+  async listContainers(opts: ListContainersOptions = {}): Promise<ContainerSummary[]> {
+    await Promise.resolve();
     const filters = opts.filters ?? {};
     const out: ContainerSummary[] = [];
     for (const rec of this.#records.values()) {
@@ -752,7 +753,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       out.push(summaryOf(rec, this.#networking.ports?.(rec.id) ?? []));
     }
     out.sort((a, b) => b.Created - a.Created);
-    return Promise.resolve(out);
+    return out;
   }
 
   async *getEvents(opts: { readonly signal?: AbortSignal } = {}): AsyncIterable<RuntimeEvent> {
@@ -861,6 +862,41 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       if (rec === undefined) throw notFound(idOrName);
       return fn(rec);
     });
+  }
+
+  /** @internal Docker's rename: a new unique name; the container's id, state and config stay. */
+  async renameContainer(idOrName: string, name: string): Promise<void> {
+    await Promise.resolve();
+    this.#checkOpen();
+    const wanted = name.replace(/^\//, "");
+    if (!CONTAINER_NAME_RE.test(wanted))
+      throw new TsstackError(
+        "container/invalid-config",
+        `renaming container ${idOrName}: invalid name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
+    const id = this.#resolve(idOrName).id;
+    await this.#mutex.run("names", () =>
+      this.#mutex.run(id, async () => {
+        const rec = this.#records.get(id);
+        if (rec === undefined) throw notFound(idOrName);
+        if (rec.name === wanted) return;
+        for (const other of this.#records.values())
+          if (other.name === wanted)
+            throw new TsstackError(
+              "container/conflict",
+              `Conflict. The container name "/${wanted}" is already in use by container "${other.id}".`,
+            );
+        const oldName = rec.name;
+        (rec as { name: string }).name = wanted;
+        try {
+          await this.#save(rec);
+        } catch (e) {
+          (rec as { name: string }).name = oldName;
+          throw e;
+        }
+        this.#emit("rename", rec, { oldName: `/${oldName}` });
+      }),
+    );
   }
 
   /** @internal */
@@ -1534,6 +1570,10 @@ class EmbeddedContainer implements Container {
     });
   }
 
+  rename(opts: { readonly name: string }): Promise<void> {
+    return this.rt.renameContainer(this.id, opts.name);
+  }
+
   async attach(opts: { readonly stdin?: boolean; readonly signal?: AbortSignal } = {}): Promise<ExecProcess> {
     await Promise.resolve();
     return this.rt.attachTo(this.id, opts);
@@ -1730,15 +1770,26 @@ function signalNumber(name: string): number {
 function matchesFilters(rec: ContainerRecord, filters: Readonly<Record<string, readonly string[]>>): boolean {
   for (const [key, values] of Object.entries(filters)) {
     if (values.length === 0) continue;
-    const ok = values.some((v) => {
+    // Docker: every label filter must match; several values of the other keys are alternatives.
+    const ok = (key === "label" ? values.every.bind(values) : values.some.bind(values))((v) => {
       switch (key) {
         case "label": {
           const eq = v.indexOf("=");
           const labels = rec.config.Labels ?? {};
           return eq < 0 ? v in labels : labels[v.slice(0, eq)] === v.slice(eq + 1);
         }
-        case "name":
-          return new RegExp(v.replace(/^\//, "")).test(rec.name);
+        case "name": {
+          let re: RegExp;
+          try {
+            re = new RegExp(v.replace(/^\//, ""));
+          } catch {
+            throw new TsstackError(
+              "container/invalid-filter",
+              `invalid name filter "${v}": not a regular expression`,
+            );
+          }
+          return re.test(rec.name);
+        }
         case "id":
           return rec.id.startsWith(v);
         case "status":

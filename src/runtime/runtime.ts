@@ -8,6 +8,19 @@
  * Docker clients read them unchanged.
  */
 import type { Readable } from "node:stream";
+import type {
+  NetworkCreateOptions,
+  NetworkCreateResult,
+  NetworkFilters,
+  NetworkInspect,
+  NetworkPruneResult,
+} from "../network/types.js";
+import type {
+  VolumeCreateOptions,
+  VolumeInspect,
+  VolumeListResult,
+  VolumePruneResult,
+} from "../volumes/manager.js";
 
 /** Body of `POST /containers/create` (the parts tsstack acts on), plus `name`. */
 export interface ContainerCreateOptions {
@@ -331,6 +344,8 @@ export interface Container {
    * everything.
    */
   attach(opts?: { readonly stdin?: boolean; readonly signal?: AbortSignal }): Promise<ExecProcess>;
+  /** Docker's rename (`POST /containers/{id}/rename`); optional: implementations may lack it. */
+  rename?(opts: { readonly name: string }): Promise<void>;
 }
 
 export interface RuntimeEvent {
@@ -349,6 +364,36 @@ export interface Runtime {
   listContainers(opts?: ListContainersOptions): Promise<ContainerSummary[]>;
   /** Live events from now on, until the signal aborts. */
   getEvents(opts?: { readonly signal?: AbortSignal }): AsyncIterable<RuntimeEvent>;
+}
+
+/** Docker's filters: every key given must match; within a key, any value. */
+export type ObjectFilters = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * The engine's networks and volumes (Docker's `/networks` and `/volumes`), apart from `Runtime`: the
+ * embedded engine and `ApiClient` have them, other runtimes (test doubles, a Docker-backed one) may
+ * not, so every member is optional and the daemon answers 501 for a runtime without them. Errors use
+ * the codes `network/…` and `volume/…` (`not-found`, `in-use`, `conflict`, `invalid-…`).
+ */
+export interface NetworkVolumeOps {
+  createNetwork?(opts: NetworkCreateOptions): Promise<NetworkCreateResult>;
+  /** Filters: name (substring), id (prefix), label, driver, type, scope, dangling, until. */
+  listNetworks?(opts?: { readonly filters?: NetworkFilters }): Promise<NetworkInspect[]>;
+  /** By id, unique id prefix or name. */
+  inspectNetwork?(idOrName: string): Promise<NetworkInspect>;
+  /** `network/in-use` while containers have endpoints on it. */
+  removeNetwork?(idOrName: string): Promise<void>;
+  /** Every network without endpoints (but the default `bridge`); filters: label, until. */
+  pruneNetworks?(opts?: { readonly filters?: NetworkFilters }): Promise<NetworkPruneResult>;
+  /** An existing volume of the same name is returned as it is. */
+  createVolume?(opts?: VolumeCreateOptions): Promise<VolumeInspect>;
+  /** Filters: name (regular expression), label, driver, dangling. */
+  listVolumes?(opts?: { readonly filters?: ObjectFilters }): Promise<VolumeListResult>;
+  inspectVolume?(name: string): Promise<VolumeInspect>;
+  /** `volume/in-use` while a container (running or not) uses it; `force`: a missing one is no error. */
+  removeVolume?(name: string, opts?: { readonly force?: boolean }): Promise<void>;
+  /** Unused anonymous volumes, or every unused one with the filter `all=true`; filters: label, label!. */
+  pruneVolumes?(opts?: { readonly filters?: ObjectFilters }): Promise<VolumePruneResult>;
 }
 
 /**

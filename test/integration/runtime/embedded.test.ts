@@ -535,3 +535,31 @@ describe.skipIf(!canRunContainers)("embedded runtime: healthchecks", () => {
     expect(events).toEqual(["health_status: healthy", "health_status: unhealthy"]);
   });
 });
+
+describe.skipIf(!canRunContainers)("embedded runtime: names and filters", () => {
+  it("renames a container, refusing a name in use", async () => {
+    const { engine } = await engines();
+    const a = await engine.createContainer({ name: "first", Image: "busybox:latest", Cmd: ["true"] });
+    await engine.createContainer({ name: "taken", Image: "busybox:latest", Cmd: ["true"] });
+    await expect(a.rename?.({ name: "taken" })).rejects.toMatchObject({ code: "container/conflict" });
+    await a.rename?.({ name: "second" });
+    expect((await engine.getContainer("second").inspect()).Name).toBe("/second");
+    await expect(engine.getContainer("first").inspect()).rejects.toMatchObject({
+      code: "container/not-found",
+    });
+  });
+
+  it("requires every label filter to match, and any of several names", async () => {
+    const { engine } = await engines();
+    await engine.createContainer({ name: "w1", Image: "busybox:latest", Labels: { p: "x", s: "web" } });
+    await engine.createContainer({ name: "d1", Image: "busybox:latest", Labels: { p: "x", s: "db" } });
+    const names = async (filters: Record<string, string[]>): Promise<string[]> =>
+      (await engine.listContainers({ all: true, filters })).map((c) => c.Names[0] ?? "").sort();
+    expect(await names({ label: ["p=x", "s=db"] })).toEqual(["/d1"]);
+    expect(await names({ label: ["p=x"] })).toEqual(["/d1", "/w1"]);
+    expect(await names({ name: ["^w1$", "^d1$"] })).toEqual(["/d1", "/w1"]);
+    await expect(engine.listContainers({ all: true, filters: { name: ["("] } })).rejects.toMatchObject({
+      code: "container/invalid-filter",
+    });
+  });
+});
