@@ -22,6 +22,12 @@
  * configured: an engine that quietly creates a bridge and iptables rules on first `run` would leave them
  * behind on every test root).
  *
+ * Plumbing is iproute2 and iptables driven directly (batched through one long-lived shell, see
+ * exec.ts), not the CNI plugins: the engine must own the whole life of every object (IPAM state it can
+ * repair after a crash, rules tagged per network so removal is exact, DNS records in the same
+ * process), which CNI's exec-per-call ADD/DEL protocol and its own on-disk IPAM state would split
+ * between two owners; and each CNI call is several process spawns where one batch does here.
+ *
  * Published ports are kernel DNAT (see `#portRules`), not a userland proxy: with
  * `route_localnet` on the bridge and a MASQUERADE of loopback sources, 127.0.0.1:port works too, at
  * kernel speed (bench/network-attach.ts measures loopback vs bridge address throughput).
