@@ -13,9 +13,14 @@ export interface ProjectFlags {
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-export function addProjectOptions(cmd: Command): Command {
+/** The project flags; `fileShort: false` leaves `-f` to the command (`logs -f` follows) and keeps `--file`. */
+export function addProjectOptions(cmd: Command, opts: { readonly fileShort?: boolean } = {}): Command {
   return cmd
-    .option("-f, --file <path>", "stack file (repeatable; later files override earlier ones)", collect)
+    .option(
+      opts.fileShort === false ? "--file <path>" : "-f, --file <path>",
+      "stack file (repeatable; later files override earlier ones)",
+      collect,
+    )
     .option(
       "-p, --project-name <name>",
       "project name (default: `name:` in the file, else the directory name)",

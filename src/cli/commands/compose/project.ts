@@ -11,9 +11,7 @@ import { formatIssue } from "../../../spec/diagnostics.js";
 import type { LoadedStack } from "../../../spec/load.js";
 import { addEngineOptions } from "../../engine-options.js";
 import type { CliIo } from "../../io.js";
-import { loadOptionsFrom, type ProjectFlags } from "../../project-options.js";
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+import { addProjectOptions, loadOptionsFrom, type ProjectFlags } from "../../project-options.js";
 
 /**
  * The project and engine flags again on a compose subcommand: the program takes its own options only
@@ -22,27 +20,7 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
  * out where the command uses it otherwise (`logs -f` follows, as in compose); `--file` still works.
  */
 export function addStackOptions(cmd: Command, opts: { readonly fileShort?: boolean } = {}): Command {
-  cmd.option(
-    opts.fileShort === false ? "--file <path>" : "-f, --file <path>",
-    "stack file (repeatable; later files override earlier ones)",
-    collect,
-  );
-  cmd
-    .option(
-      "-p, --project-name <name>",
-      "project name (default: `name:` in the file, else the directory name)",
-    )
-    .option(
-      "--project-directory <dir>",
-      "base directory for relative paths (default: the first file's directory)",
-    )
-    .option("--env-file <path>", "read variables from this file instead of .env (repeatable)", collect)
-    .option(
-      "--profile <name>",
-      "enable services of this profile (repeatable; also TSSTACK_PROFILES)",
-      collect,
-    );
-  return addEngineOptions(cmd);
+  return addEngineOptions(addProjectOptions(cmd, opts));
 }
 
 /**
