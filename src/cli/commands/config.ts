@@ -1,5 +1,4 @@
 import { Option, type Command } from "commander";
-import YAML from "yaml";
 import { formatIssue } from "../../spec/diagnostics.js";
 import { serviceConfigHash, toCanonical } from "../../spec/canonical.js";
 import type { LoadedStack } from "../../spec/load.js";
@@ -45,11 +44,11 @@ export function configCommand(program: Command, io: CliIo): Command {
         return;
       }
       const model = toCanonical(spec);
-      io.stdout.write(
-        flags.format === "json"
-          ? `${JSON.stringify(model, null, 2)}\n`
-          : YAML.stringify(model, { lineWidth: 0 }),
-      );
+      if (flags.format === "json") io.stdout.write(`${JSON.stringify(model, null, 2)}\n`);
+      else {
+        const { default: YAML } = await import("yaml");
+        io.stdout.write(YAML.stringify(model, { lineWidth: 0 }));
+      }
     });
 }
 

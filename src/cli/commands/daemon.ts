@@ -5,7 +5,6 @@
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { runDaemon } from "../../api/daemon.js";
 import { addEngineOptions, engineRoot, engineSocket, type EngineFlags } from "../engine-options.js";
 import type { CliIo } from "../io.js";
 
@@ -22,6 +21,9 @@ export function daemonCommand(program: Command, io: CliIo): void {
   ).action(async (_flags: unknown, cmd: Command) => {
     const flags = cmd.optsWithGlobals<DaemonFlags>();
     const now = io.now ?? (() => new Date());
+    // Loaded on use: the engine (runtime, networking, reconcilers, xstate) is most of the code, and
+    // every other command (and --help, --version) would otherwise pay for loading it.
+    const { runDaemon } = await import("../../api/daemon.js");
     await runDaemon({
       root: engineRoot(flags, io),
       socket: engineSocket(flags, io),
