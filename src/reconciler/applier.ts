@@ -5,8 +5,10 @@
  * honours `after` edges, `waitFor` conditions and batch delays, and reports progress per operation.
  *
  * An operation fails alone: the operations after it (transitively) are skipped, independent ones go
- * on, and the outcome lists every failure. The reconciler's next pass re-observes and re-plans, so a
- * half-applied plan is just another observed state.
+ * on, and the outcome lists every failure. A rolling update's replacement is watched for its
+ * `rollout.monitor` window; while a service's failed replacements stay within the plan's
+ * `rollout.maxFailures`, they do not block what comes after them. The reconciler's next pass
+ * re-observes and re-plans, so a half-applied plan is just another observed state.
  *
  * The runtime has no rename (Docker's `POST /containers/{id}/rename`). Where a plan needs one — a
  * start-first replacement, and the `rename` operation — the applier uses the container handle's
@@ -64,12 +66,15 @@ export interface ApplierOptions {
 export interface OperationFailure {
   readonly id: number;
   readonly target: string;
+  /** A rolling update's replacement that failed within its `rollout.maxFailures`: the apply went on. */
+  readonly tolerated?: boolean;
   /** The error's code (`image/not-found`, `container/conflict`, …); `internal` when it had none. */
   readonly code: string;
   readonly message: string;
 }
 
 export interface ApplyOutcome {
+  /** Every operation ran, and every failure was tolerated. */
   readonly ok: boolean;
   readonly failures: readonly OperationFailure[];
   /** Operations not run because one they come after failed (or the apply was aborted). */
@@ -127,6 +132,15 @@ class Applier {
     }
 
     const state = new Map<number, OpState>(ops.map((o) => [o.id, "pending"]));
+    const byId = new Map(ops.map((o) => [o.id, o]));
+    // Failed replacements per service; within the plan's budget they count as done for ordering.
+    const failedReplacements = new Map<string, number>();
+    const tolerated = (id: number): boolean => {
+      const op = byId.get(id);
+      if (state.get(id) !== "failed" || op?.rollout === undefined || op.service === undefined) return false;
+      return (failedReplacements.get(op.service) ?? 0) <= op.rollout.maxFailures;
+    };
+    const settled = (id: number): boolean => state.get(id) === "done" || tolerated(id);
     const max = Math.max(1, this.opts.parallelism ?? DEFAULT_PARALLELISM);
     let running = 0;
     await new Promise<void>((resolve) => {
@@ -136,7 +150,9 @@ class Applier {
           changed = false;
           for (const op of ops) {
             if (state.get(op.id) !== "pending") continue;
-            const blocker = op.after.find((a) => state.get(a) === "failed" || state.get(a) === "skipped");
+            const blocker = op.after.find(
+              (a) => (state.get(a) === "failed" && !tolerated(a)) || state.get(a) === "skipped",
+            );
             const aborted = this.opts.signal?.aborted === true;
             if (blocker === undefined && !aborted) continue;
             state.set(op.id, "skipped");
@@ -155,7 +171,7 @@ class Applier {
         for (const op of ops) {
           if (running >= max) break;
           if (state.get(op.id) !== "pending") continue;
-          if (!op.after.every((a) => state.get(a) === "done")) continue;
+          if (!op.after.every(settled)) continue;
           state.set(op.id, "running");
           running++;
           this.#emit({ type: "op", id: op.id, target: op.target, kind: op.kind, status: "started" });
@@ -167,6 +183,8 @@ class Applier {
               },
               (error: unknown) => {
                 state.set(op.id, "failed");
+                if (op.rollout !== undefined && op.service !== undefined)
+                  failedReplacements.set(op.service, (failedReplacements.get(op.service) ?? 0) + 1);
                 const code = error instanceof TsstackError ? error.code : "internal";
                 const message = error instanceof Error ? error.message : String(error);
                 failures.push({ id: op.id, target: op.target, code, message });
@@ -189,7 +207,12 @@ class Applier {
       };
       pump();
     });
-    return { ok: failures.length === 0 && skipped.length === 0, failures, skipped };
+    const judged = failures.map((f) => (tolerated(f.id) ? { ...f, tolerated: true } : f));
+    return {
+      ok: judged.every((f) => f.tolerated === true) && skipped.length === 0,
+      failures: judged,
+      skipped,
+    };
   }
 
   /** Images of the services the plan creates containers for that are not in the store. */
@@ -309,9 +332,12 @@ class Applier {
     const old = required(op, op.container, "container");
     await this.#stop(old.id, undefined);
     await this.#remove(old.id, false);
-    const id = await this.#createContainer(svc, replica, this.#finalName(svc, replica));
+    const final = this.#finalName(svc, replica);
+    const id = await this.#createContainer(svc, replica, final);
     await this.#waitForDependencies(op);
     await this.#rt.getContainer(id).start();
+    // A failed replacement stays, as Swarm leaves it: what follows is the loop's call (pause or roll back).
+    if (op.rollout !== undefined) await this.#monitor(id, final, op.rollout.monitor);
   }
 
   /**
@@ -330,6 +356,8 @@ class Applier {
       await this.#waitForDependencies(op);
       await this.#rt.getContainer(id).start();
       await this.#waitReady(id, temp);
+      // Watched while the old one still serves: a failed replacement leaves the replica as it was.
+      if (op.rollout !== undefined) await this.#monitor(id, temp, op.rollout.monitor);
     } catch (error) {
       // The old container still serves; the failed new one must not stay around as a duplicate.
       await this.#remove(id, false).catch(() => undefined);
@@ -406,6 +434,38 @@ class Applier {
           `new container ${name} was not ready within ${String(timeout)} ms`,
         );
       await this.#sleep(this.#poll, this.opts.signal);
+      this.#checkAborted();
+    }
+  }
+
+  /**
+   * A rolling update's watch of a new container for `ms`: it fails if the container stops running or
+   * turns unhealthy, or, with a healthcheck, is not healthy when the window ends.
+   */
+  async #monitor(id: string, name: string, ms: number): Promise<void> {
+    const deadline = this.#now() + ms;
+    for (;;) {
+      const st = (await this.#rt.getContainer(id).inspect()).State;
+      if (st.Health?.Status === "unhealthy")
+        throw new TsstackError(
+          "reconciler/update-failed",
+          `new container ${name} turned unhealthy within the ${String(ms)} ms monitor window`,
+        );
+      if (!st.Running || st.Restarting)
+        throw new TsstackError(
+          "reconciler/update-failed",
+          `new container ${name} exited with code ${String(st.ExitCode)} within the ${String(ms)} ms monitor window`,
+        );
+      const left = deadline - this.#now();
+      if (left <= 0) {
+        if (st.Health !== undefined && st.Health.Status !== "healthy")
+          throw new TsstackError(
+            "reconciler/update-failed",
+            `new container ${name} was not healthy (${st.Health.Status}) at the end of the ${String(ms)} ms monitor window`,
+          );
+        return;
+      }
+      await this.#sleep(Math.min(this.#poll, left), this.opts.signal);
       this.#checkAborted();
     }
   }

@@ -7,7 +7,8 @@ import { TsstackError, internalError } from "../common/errors.js";
 import { taskFor } from "../scheduler/tasks.js";
 import type { Task } from "../scheduler/types.js";
 import { serviceConfigHash } from "../spec/canonical.js";
-import type { StackSpec } from "../spec/types.js";
+import type { StackSpec, UpdateConfigSpec } from "../spec/types.js";
+import type { FailureAction } from "./plan.js";
 
 export type DependencyCondition = "service_started" | "service_healthy" | "service_completed_successfully";
 
@@ -29,10 +30,10 @@ export interface UpdatePolicy {
   readonly order: "stop-first" | "start-first";
   /** Wait between batches, in milliseconds. Default 0. */
   readonly delay: number;
-  /** How long each replaced replica is watched for failure, in milliseconds. Default 0 (not watched). */
+  /** How long each replaced replica is watched for failure, in milliseconds. Default 5000, as Swarm. */
   readonly monitor: number;
-  /** `pause` (default), `continue` or `rollback`. */
-  readonly failureAction: string;
+  /** Default `pause`; an unknown value counts as `pause`. */
+  readonly failureAction: FailureAction;
   /** Default 0. */
   readonly maxFailureRatio: number;
 }
@@ -82,6 +83,11 @@ export interface DesiredOptions {
   readonly services?: readonly string[];
   /** With `services`: leave their dependencies alone (`--no-deps`). Default false. */
   readonly noDeps?: boolean;
+  /**
+   * Update policies that replace the services' own `deploy.update_config`: a rollback re-applies the
+   * previous spec of a service with its `rollback_config` (the config hash stays the previous one's).
+   */
+  readonly updateConfig?: Readonly<Record<string, UpdateConfigSpec>>;
   /** Injected for tests; default `serviceConfigHash`. */
   readonly hash?: (spec: StackSpec, service: string) => string;
 }
@@ -136,7 +142,7 @@ function desiredService(
       spec,
       `service "${name}" sets container_name "${svc.container_name}", so it cannot have ${String(replicas)} replicas`,
     );
-  const u = svc.deploy?.update_config;
+  const u = opts.updateConfig?.[name] ?? svc.deploy?.update_config;
   return {
     name,
     mode,
@@ -157,8 +163,8 @@ function desiredService(
             parallelism: u.parallelism ?? 1,
             order: u.order === "start-first" ? "start-first" : "stop-first",
             delay: u.delay ?? 0,
-            monitor: u.monitor ?? 0,
-            failureAction: u.failure_action ?? "pause",
+            monitor: u.monitor ?? DEFAULT_MONITOR_MS,
+            failureAction: failureAction(u.failure_action),
             maxFailureRatio: u.max_failure_ratio ?? 0,
           },
         }
@@ -171,6 +177,12 @@ function desiredService(
     ],
     task: taskFor(spec, name, 1),
   };
+}
+
+const DEFAULT_MONITOR_MS = 5000;
+
+function failureAction(a: string | undefined): FailureAction {
+  return a === "continue" || a === "rollback" ? a : "pause";
 }
 
 function condition(c: string): DependencyCondition {

@@ -20,7 +20,13 @@ import type { StackSpec } from "../spec/types.js";
 import { applyPlan, type ApplierOptions, type ApplyOutcome } from "./applier.js";
 import { desiredStack, type DesiredStack } from "./desired.js";
 import { LABEL_CONFIG_FILES, LABEL_PROJECT } from "./labels.js";
-import { stackLoopMachine, type LoopInput, type LoopState, type StackLoopActor } from "./loop.js";
+import {
+  stackLoopMachine,
+  type LoopInput,
+  type LoopState,
+  type PlanInput,
+  type StackLoopActor,
+} from "./loop.js";
 import type { ObservedStack } from "./observed.js";
 import type { Plan } from "./plan.js";
 import { plan as makePlan, planDown } from "./planner.js";
@@ -98,9 +104,12 @@ export class EngineStacks implements StackService {
     });
     for (const s of stored) {
       stacks.#log(`stacks: resuming stack ${s.name} (applied ${s.appliedAt})`);
-      stacks
-        .#loop(s.name, s.request)
-        .actor.send({ type: "SPEC_APPLIED", request: s.request, background: true });
+      stacks.#loop(s.name, s.request).actor.send({
+        type: "SPEC_APPLIED",
+        request: s.request,
+        ...(s.previous !== undefined ? { previous: s.previous } : {}),
+        background: true,
+      });
     }
     return stacks;
   }
@@ -134,7 +143,11 @@ export class EngineStacks implements StackService {
     this.#listen(name, listener);
     let result: StackResult;
     try {
-      entry.actor.send({ type: "SPEC_APPLIED", request: { ...stored.request, options: { ...req.options } } });
+      entry.actor.send({
+        type: "SPEC_APPLIED",
+        request: { ...stored.request, options: { ...req.options } },
+        ...(stored.previous !== undefined ? { previous: stored.previous } : {}),
+      });
       result = await settled(entry.actor, entry.actor.getSnapshot().context.generation);
     } finally {
       this.#unlisten(name, listener);
@@ -238,7 +251,10 @@ export class EngineStacks implements StackService {
         .map((s) => ({ name: s, desiredReplicas: 0 })),
     ];
     const snapshot = entry?.actor.getSnapshot();
-    const errors = snapshot?.context.errors ?? [];
+    const errors =
+      snapshot === undefined || snapshot.context.errors.length > 0
+        ? (snapshot?.context.errors ?? [])
+        : (snapshot.context.rollback?.errors ?? []);
     const out = [];
     for (const svc of services) {
       const containers = [];
@@ -278,7 +294,7 @@ export class EngineStacks implements StackService {
       actors: {
         observe: fromPromise(({ input }) => observeStack(this.#rt, input.name)),
         plan: fromPromise(({ input }) => {
-          const desired = desiredOf(input.request);
+          const desired = desiredOf(input.request, input.updateConfig);
           const p = planFor(input.request, desired, input.observed, input);
           if (!p.isEmpty) this.#log(`stacks: stack ${input.name}: plan\n${p.toString()}`);
           this.#emit(input.name, { type: "plan", text: p.toString() });
@@ -305,6 +321,18 @@ export class EngineStacks implements StackService {
           );
           for (const f of outcome.failures) this.#log(`stacks: stack ${input.name}: ${f.message}`);
           return outcome;
+        }),
+        persist: fromPromise(async ({ input }) => {
+          this.#log(`stacks: stack ${input.name}: rolled back, storing the rolled-back spec`);
+          const stored = await this.#store.put(
+            input.name,
+            input.request,
+            new Date(this.#now()).toISOString(),
+            input.previous,
+          );
+          const entry = this.#loops.get(input.name);
+          if (entry !== undefined) entry.request = stored.request;
+          return undefined;
         }),
         events: fromCallback(({ input, sendBack }) => {
           const ac = new AbortController();
@@ -419,7 +447,10 @@ function settled(actor: StackLoopActor, generation: number): Promise<StackResult
         return true;
       }
       if (s.context.settledGeneration < generation || !SETTLED.includes(s.value)) return false;
-      if (s.value === "idle") resolve({ ok: true, errors: [] });
+      // Converged on the previous spec: the update this apply asked for still failed.
+      const rolledBack = s.context.rollback?.errors;
+      if (s.value === "idle" && rolledBack !== undefined) resolve({ ok: false, errors: rolledBack });
+      else if (s.value === "idle") resolve({ ok: true, errors: [] });
       else
         resolve({
           ok: false,
@@ -456,11 +487,12 @@ function checkRequest(name: string, req: ApplyRequest): void {
   desiredOf(req);
 }
 
-function desiredOf(req: ApplyRequest): DesiredStack {
+function desiredOf(req: ApplyRequest, updateConfig?: PlanInput["updateConfig"]): DesiredStack {
   const o = req.options ?? {};
   return desiredStack(req.spec, {
     ...(o.scale !== undefined ? { scale: o.scale } : {}),
     ...(o.services !== undefined ? { services: o.services } : {}),
+    ...(updateConfig !== undefined ? { updateConfig } : {}),
   });
 }
 

@@ -8,11 +8,19 @@
  *                        │              ▼
  *                        └──── ok ── applying ── failed ──► backoff ──delay──► observing
  *   planning/applying ── invalid spec, missing image ──► degraded (until a new spec)
+ *   applying ── update failed, failure_action pause ──► degraded (the updated replicas stay)
+ *   applying ── update failed, failure_action rollback ──► rollingBack (store) ──► observing
  *
  * Level-based: a trigger (a new spec, a container exit, a health change, the periodic resync) only
  * makes the loop look again; every pass re-reads the stored spec and the engine. Triggers that arrive
  * mid-pass are remembered and cause one more pass. Plain errors retry with exponential backoff, capped;
  * an invalid spec or an image the engine does not have is terminal until a new spec is applied.
+ *
+ * A rolling update that fails beyond its `max_failure_ratio` (see rollout.ts) either pauses — the loop
+ * degrades with the reason — or rolls back: the failed services go back to their definition in the
+ * previous spec, which becomes the stack's spec (stored, so a restarted daemon keeps it), and the
+ * passes go on until it converges; the apply then still reports the update as failed. A rollback that
+ * fails itself pauses.
  */
 import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type EventObject } from "xstate";
 import { TsstackError } from "../common/errors.js";
@@ -20,7 +28,9 @@ import type { ApplyRequest } from "../api/stack-types.js";
 import type { ApplyOutcome } from "./applier.js";
 import type { DesiredStack } from "./desired.js";
 import type { ObservedStack } from "./observed.js";
+import type { UpdateConfigSpec } from "../spec/types.js";
 import type { Plan } from "./plan.js";
+import { rollbackRequest, updateFailures, type Rollback } from "./rollout.js";
 
 /** What the plan actor returns: the plan and the desired state it was made from (the applier needs both). */
 export interface PlannedPass {
@@ -40,6 +50,15 @@ export interface PlanInput {
   readonly startStopped: boolean;
   /** `--force-recreate` of the apply this pass follows; only the first apply after it forces. */
   readonly forceRecreate: boolean;
+  /** While rolled back: the update policies that replace the rolled-back services' own. */
+  readonly updateConfig?: Readonly<Record<string, UpdateConfigSpec>>;
+}
+
+/** The rolled-back spec to store as the stack's. */
+export interface PersistInput {
+  readonly name: string;
+  readonly request: ApplyRequest;
+  readonly previous: ApplyRequest | undefined;
 }
 
 export interface ApplyInput {
@@ -49,7 +68,13 @@ export interface ApplyInput {
 }
 
 export type LoopEvent =
-  | { readonly type: "SPEC_APPLIED"; readonly request: ApplyRequest; readonly background?: boolean }
+  | {
+      readonly type: "SPEC_APPLIED";
+      readonly request: ApplyRequest;
+      /** The spec applied before this one: what a failed update rolls back to. */
+      readonly previous?: ApplyRequest;
+      readonly background?: boolean;
+    }
   | { readonly type: "CONTAINER_EXITED"; readonly container?: string }
   | { readonly type: "HEALTH_CHANGED"; readonly container?: string }
   | { readonly type: "TIMER" }
@@ -70,6 +95,9 @@ export interface LoopInput {
 export interface LoopContext {
   readonly name: string;
   readonly request: ApplyRequest | undefined;
+  readonly previous: ApplyRequest | undefined;
+  /** Set when a failed update was rolled back, until the next spec: why, and the rollback's policies. */
+  readonly rollback: (Rollback & { readonly errors: readonly string[] }) | undefined;
   /** Bumped by every SPEC_APPLIED. */
   readonly generation: number;
   /** The generation the current (or last) pass works for. */
@@ -102,6 +130,33 @@ export function isTerminalCode(code: string): boolean {
   return TERMINAL.some((re) => re.test(code));
 }
 
+/** After a failed apply: roll back, pause (degrade), or neither (the usual retry rules). Pure. */
+export function afterUpdateFailure(
+  ctx: Pick<LoopContext, "request" | "previous" | "rollback" | "planned">,
+  outcome: ApplyOutcome,
+):
+  | { readonly kind: "rollback"; readonly rollback: Rollback; readonly errors: readonly string[] }
+  | { readonly kind: "pause"; readonly errors: readonly string[] }
+  | undefined {
+  if (ctx.planned === undefined || ctx.request === undefined) return undefined;
+  const failed = updateFailures(ctx.planned.plan, outcome);
+  if (failed.length === 0) return undefined;
+  const errors = failed.map((f) => f.message);
+  const back = failed.filter((f) => f.action === "rollback").map((f) => f.service);
+  // A rollback that fails pauses: rolling back again could only loop.
+  if (back.length === 0 || ctx.rollback !== undefined) return { kind: "pause", errors };
+  try {
+    const rollback = rollbackRequest(ctx.request, ctx.previous, back);
+    return {
+      kind: "rollback",
+      rollback,
+      errors: errors.map((e) => `${e}; rolled back to the previous spec`),
+    };
+  } catch (error) {
+    return { kind: "pause", errors: [...errors, messageOf(error)] };
+  }
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -127,6 +182,8 @@ export const stackLoopMachine = setup({
     observe: fromPromise<ObservedStack, ObserveInput>(notProvided("observe")),
     plan: fromPromise<PlannedPass, PlanInput>(notProvided("plan")),
     apply: fromPromise<ApplyOutcome, ApplyInput>(notProvided("apply")),
+    /** Stores a rolled-back spec as the stack's; default: not stored. */
+    persist: fromPromise<undefined, PersistInput>(() => Promise.resolve(undefined)),
     /** Sends CONTAINER_EXITED / HEALTH_CHANGED for the stack's containers; default: none. */
     events: fromCallback<EventObject, ObserveInput>(() => undefined),
   },
@@ -146,6 +203,8 @@ export const stackLoopMachine = setup({
       const user = event.background !== true;
       return {
         request: event.request,
+        previous: event.previous,
+        rollback: undefined,
         generation: context.generation + 1,
         startStopped: user,
         forceRecreate: user && event.request.options?.forceRecreate === true,
@@ -166,6 +225,8 @@ export const stackLoopMachine = setup({
   context: ({ input }) => ({
     name: input.name,
     request: undefined,
+    previous: undefined,
+    rollback: undefined,
     generation: 0,
     passGeneration: 0,
     settledGeneration: 0,
@@ -233,6 +294,7 @@ export const stackLoopMachine = setup({
             observed: context.observed,
             startStopped: context.startStopped,
             forceRecreate: context.forceRecreate,
+            ...(context.rollback !== undefined ? { updateConfig: context.rollback.updateConfig } : {}),
           };
         },
         onDone: [
@@ -293,6 +355,34 @@ export const stackLoopMachine = setup({
           // A new spec came during the failed apply: try it now, not after a backoff.
           { guard: "newerSpec", target: "observing", actions: "applied" },
           {
+            guard: ({ context, event }) => afterUpdateFailure(context, event.output)?.kind === "rollback",
+            target: "rollingBack",
+            actions: [
+              "applied",
+              assign(({ context, event }) => {
+                const next = afterUpdateFailure(context, event.output);
+                if (next?.kind !== "rollback") return {};
+                return {
+                  request: next.rollback.request,
+                  rollback: { ...next.rollback, errors: next.errors },
+                  rounds: 0,
+                  attempt: 0,
+                  errors: next.errors,
+                };
+              }),
+            ],
+          },
+          {
+            guard: ({ context, event }) => afterUpdateFailure(context, event.output)?.kind === "pause",
+            target: "degraded",
+            actions: [
+              "applied",
+              assign(({ context, event }) => ({
+                errors: afterUpdateFailure(context, event.output)?.errors ?? [],
+              })),
+            ],
+          },
+          {
             guard: ({ event }) => event.output.failures.some((f) => isTerminalCode(f.code)),
             target: "degraded",
             actions: [
@@ -338,6 +428,23 @@ export const stackLoopMachine = setup({
         TIMER: { actions: "queue" },
       },
     },
+    rollingBack: {
+      invoke: {
+        src: "persist",
+        input: ({ context }) => {
+          if (context.request === undefined)
+            throw new TsstackError("internal", "internal: rolling back without a spec");
+          return { name: context.name, request: context.request, previous: context.previous };
+        },
+        // Not stored is not fatal: the loop still converges on the rolled-back spec until a restart.
+        onDone: [{ guard: "stopRequested", target: "stopped" }, { target: "observing" }],
+        onError: [{ guard: "stopRequested", target: "stopped" }, { target: "observing" }],
+      },
+      on: {
+        SPEC_APPLIED: { actions: ["takeSpec", "queue"] },
+        STOP: { actions: assign({ stopRequested: true }) },
+      },
+    },
     backoff: {
       entry: "settle",
       after: { backoff: "observing" },
@@ -352,7 +459,8 @@ export const stackLoopMachine = setup({
 export type StackLoopActor = ActorRefFrom<typeof stackLoopMachine>;
 
 /** The states a stack's status reports. */
-export type LoopState = "idle" | "observing" | "planning" | "applying" | "backoff" | "degraded" | "stopped";
+export type LoopState =
+  "idle" | "observing" | "planning" | "applying" | "rollingBack" | "backoff" | "degraded" | "stopped";
 
 export function loopState(actor: StackLoopActor): LoopState {
   return actor.getSnapshot().value;

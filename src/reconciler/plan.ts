@@ -58,9 +58,26 @@ export interface Operation {
   readonly order?: "stop-first" | "start-first";
   /** Milliseconds to wait before this operation (the update delay between batches). */
   readonly delay?: number;
+  /** Rolling update: how the replacement is watched, and what its failure means (`recreate` only). */
+  readonly rollout?: RolloutWatch;
   /** `remove`: also remove the container's anonymous volumes (`down -v`). */
   readonly removeVolumes?: boolean;
 }
+
+/**
+ * How a rolling update judges one replacement. The new container is watched for `monitor` ms after it
+ * starts: it fails if it exits or turns unhealthy, or (with a healthcheck) is not healthy at the end.
+ * Up to `maxFailures` failed replacements of the service are tolerated: operations after a tolerated
+ * failure still run. Beyond that the update stops there, and `failureAction` tells the loop what to do
+ * next (`pause`: leave the stack degraded; `rollback`: re-apply the service's previous spec).
+ */
+export interface RolloutWatch {
+  readonly monitor: number;
+  readonly failureAction: FailureAction;
+  readonly maxFailures: number;
+}
+
+export type FailureAction = "pause" | "continue" | "rollback";
 
 export class Plan {
   constructor(
@@ -76,8 +93,9 @@ export class Plan {
   /**
    * One line per operation:
    * `#3 container:web.2 recreate (config hash changed: 1a2b3c4 → 5d6e7f8) after #1,#2`, with, when set,
-   * the replacement order, ` on <node>` (unless the local node), ` batch N`, ` delay Nms` and ` wait db:service_healthy,…`; then one line per
-   * note, starting with `! `. Empty for a plan with nothing to do and nothing to say.
+   * the replacement order, ` on <node>` (unless the local node), ` batch N`, ` delay Nms`,
+   * ` on-failure continue|rollback` (not for the default, pause) and ` wait db:service_healthy,…`; then
+   * one line per note, starting with `! `. Empty for a plan with nothing to do and nothing to say.
    */
   toString(): string {
     const lines = this.operations.map((op) => {
@@ -88,6 +106,8 @@ export class Plan {
       if (op.after.length > 0) line += ` after ${op.after.map((id) => `#${String(id)}`).join(",")}`;
       if (op.batch !== undefined) line += ` batch ${String(op.batch)}`;
       if (op.delay !== undefined && op.delay > 0) line += ` delay ${String(op.delay)}ms`;
+      if (op.rollout !== undefined && op.rollout.failureAction !== "pause")
+        line += ` on-failure ${op.rollout.failureAction}`;
       if (op.waitFor !== undefined && op.waitFor.length > 0)
         line += ` wait ${op.waitFor.map((d) => `${d.service}:${d.condition}`).join(",")}`;
       return line;

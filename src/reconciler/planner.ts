@@ -9,7 +9,8 @@
  * - the lowest-numbered containers are kept up to the wanted count, the rest removed, highest first;
  *   missing replicas get the lowest free numbers and go through the scheduler;
  * - a kept container whose config hash differs is recreated (`--force-recreate`: all, `--no-recreate`:
- *   none), in batches with `deploy.update_config`; a stopped one is started; a `restart: true` dependent
+ *   none), in batches with `deploy.update_config`, each replacement carrying how it is watched and how
+ *   many failures the update tolerates (`RolloutWatch`); a stopped one is started; a `restart: true` dependent
  *   of a recreated service is restarted;
  * - a service's containers start after its networks, volumes and dependencies' operations, and wait for
  *   the `depends_on` conditions.
@@ -31,8 +32,9 @@ export interface PlanOptions {
   /** Remove containers of services the stack no longer declares (`--remove-orphans`). Default false. */
   readonly removeOrphans?: boolean;
   /**
-   * Start stopped containers of unchanged services. Default true, as `up` does; the background loop
-   * passes false so a container that exited under `restart: no` stays exited.
+   * Start exited containers of unchanged services. Default true, as `up` does; the background loop
+   * passes false so a container that exited under `restart: no` stays exited. Containers that were
+   * created but never started are started either way.
    */
   readonly startStopped?: boolean;
   /** Nodes to place new replicas on. Default: the single local node. */
@@ -147,7 +149,9 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
           b.note(
             `${target(c)} runs an old config (hash ${short(c.configHash)}, now ${short(svc.configHash)}); --no-recreate keeps it`,
           );
-        if ((c.state === "exited" || c.state === "created") && opts.startStopped !== false)
+        // A created container never ran (an `up` was interrupted between create and start): it is
+        // started even by background passes, which leave only containers that ran and exited alone.
+        if (c.state === "created" || (c.state === "exited" && opts.startStopped !== false))
           ops.push(
             b.add({
               kind: "start",
@@ -188,6 +192,15 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
                 batch: batchNumber,
                 order,
                 ...(batchNumber > 1 && policy.delay > 0 ? { delay: policy.delay } : {}),
+                rollout: {
+                  monitor: policy.monitor,
+                  failureAction: policy.failureAction,
+                  // `continue` goes on whatever fails.
+                  maxFailures:
+                    policy.failureAction === "continue"
+                      ? replacements.length
+                      : Math.floor(policy.maxFailureRatio * replacements.length),
+                },
               }
             : {}),
         }),

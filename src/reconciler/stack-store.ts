@@ -19,6 +19,8 @@ export interface StoredStack {
   readonly name: string;
   /** The request as applied, without its one-shot options (`forceRecreate`, `wait`, `waitTimeout`). */
   readonly request: ApplyRequest;
+  /** The request stored before this one (same form): what a failed rolling update rolls back to. */
+  readonly previous?: ApplyRequest;
   /** RFC 3339. */
   readonly appliedAt: string;
 }
@@ -64,9 +66,24 @@ export class StackStore {
     }
   }
 
-  /** Stores `request` (minus its one-shot options) as the desired state of `name`. */
-  async put(name: string, request: ApplyRequest, appliedAt: string): Promise<StoredStack> {
-    const stored: StoredStack = { version: VERSION, name, request: lasting(request), appliedAt };
+  /**
+   * Stores `request` (minus its one-shot options) as the desired state of `name`; the request stored
+   * until now becomes its `previous`, unless `previous` is given (a rollback keeps the one before).
+   */
+  async put(
+    name: string,
+    request: ApplyRequest,
+    appliedAt: string,
+    previous?: ApplyRequest,
+  ): Promise<StoredStack> {
+    const before = previous ?? (await this.get(name))?.request;
+    const stored: StoredStack = {
+      version: VERSION,
+      name,
+      request: lasting(request),
+      ...(before !== undefined ? { previous: before } : {}),
+      appliedAt,
+    };
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.#path(name), `${JSON.stringify(stored)}\n`, 0o600);
     return stored;

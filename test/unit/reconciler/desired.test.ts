@@ -50,7 +50,7 @@ describe("desiredStack", () => {
       parallelism: 1,
       order: "start-first",
       delay: 2000,
-      monitor: 0,
+      monitor: 5000,
       failureAction: "pause",
       maxFailureRatio: 0,
     });
