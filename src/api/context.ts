@@ -78,22 +78,16 @@ function tooLarge(limit: number): HttpError {
   return new HttpError(413, "api/body-too-large", `request body exceeds ${limit} bytes`);
 }
 
-/** A plain HTTP request: Node parses the body and frames the response. */
-export class HttpContext implements RequestContext {
+/** What both kinds of request context share: the request's line and headers, and `readJson`. */
+abstract class ContextFields {
   readonly method: string;
   readonly path: string;
   readonly params: readonly string[];
   readonly query: URLSearchParams;
   readonly signal: AbortSignal;
   readonly headers: IncomingHttpHeaders;
-  #hijacked = false;
-  #bodyConsumed = false;
 
-  constructor(
-    base: ContextBase,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-  ) {
+  constructor(base: ContextBase, req: IncomingMessage) {
     ({
       method: this.method,
       path: this.path,
@@ -102,6 +96,26 @@ export class HttpContext implements RequestContext {
       signal: this.signal,
     } = base);
     this.headers = req.headers;
+  }
+
+  abstract readBody(limit?: number): Promise<Buffer>;
+
+  readJson(): Promise<unknown> {
+    return parseJson(this);
+  }
+}
+
+/** A plain HTTP request: Node parses the body and frames the response. */
+export class HttpContext extends ContextFields implements RequestContext {
+  #hijacked = false;
+  #bodyConsumed = false;
+
+  constructor(
+    base: ContextBase,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    super(base, req);
   }
 
   get started(): boolean {
@@ -120,10 +134,6 @@ export class HttpContext implements RequestContext {
       parts.push(chunk);
     }
     return Buffer.concat(parts);
-  }
-
-  readJson(): Promise<unknown> {
-    return parseJson(this);
   }
 
   bodyStream(): Readable {
@@ -166,13 +176,7 @@ export class HttpContext implements RequestContext {
  * An upgrade request: the socket is ours from the end of the headers on. Replies close the connection
  * afterwards (no keep-alive on a socket Node no longer parses).
  */
-export class UpgradeContext implements RequestContext {
-  readonly method: string;
-  readonly path: string;
-  readonly params: readonly string[];
-  readonly query: URLSearchParams;
-  readonly signal: AbortSignal;
-  readonly headers: IncomingHttpHeaders;
+export class UpgradeContext extends ContextFields implements RequestContext {
   #started = false;
   #bodyRead: Promise<Buffer> | undefined;
 
@@ -182,14 +186,7 @@ export class UpgradeContext implements RequestContext {
     private readonly socket: Socket,
     private head: Buffer,
   ) {
-    ({
-      method: this.method,
-      path: this.path,
-      params: this.params,
-      query: this.query,
-      signal: this.signal,
-    } = base);
-    this.headers = req.headers;
+    super(base, req);
   }
 
   get started(): boolean {
@@ -225,10 +222,6 @@ export class UpgradeContext implements RequestContext {
       }
       buf = buf.length === 0 ? next : Buffer.concat([buf, next]);
     }
-  }
-
-  readJson(): Promise<unknown> {
-    return parseJson(this);
   }
 
   bodyStream(): Readable {

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import type { Command } from "commander";
+import type { ApiClient } from "../api/client.js";
 import type { CliIo } from "./io.js";
 
 /** Where the engine keeps its state when neither `--root` nor `TSSTACK_ROOT` says otherwise. */
@@ -33,4 +34,24 @@ export function engineSocket(flags: EngineFlags, io: CliIo): string {
   const fromEnv = io.env["TSSTACK_SOCKET"] === "" ? undefined : io.env["TSSTACK_SOCKET"];
   const socket = flags.socket ?? fromEnv ?? DEFAULT_SOCKET;
   return isAbsolute(socket) ? socket : resolve(io.cwd, socket);
+}
+
+/**
+ * The engine daemon for one command invocation (its `--root` and `--socket` flags), through its socket
+ * (`connectEngine`): started when none answers unless `TSSTACK_NO_AUTOSTART=1`, and said so on stderr.
+ * The caller closes the client.
+ */
+export async function connectDaemon(cmd: Command, io: CliIo): Promise<ApiClient> {
+  // Loaded on use: --help and the commands that do not talk to the engine need no HTTP client.
+  const { connectEngine } = await import("../api/daemon.js");
+  const flags = cmd.optsWithGlobals<EngineFlags>();
+  return connectEngine({
+    root: engineRoot(flags, io),
+    socket: engineSocket(flags, io),
+    env: io.env,
+    autoStart: io.env["TSSTACK_NO_AUTOSTART"] !== "1",
+    onStart: (message: string) => {
+      io.stderr.write(`${message}\n`);
+    },
+  });
 }

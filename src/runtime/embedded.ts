@@ -493,7 +493,6 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       void this.#mutex
         .run(rec.id, async () => {
           if (this.#closed || this.#records.get(rec.id) !== rec || rec.state.status !== "restarting") return;
-          rec.state.status = "exited";
           rec.state.restartCount++;
           await this.startLocked(rec);
         })
@@ -948,8 +947,9 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   /** @internal */
   async startLocked(rec: ContainerRecord): Promise<void> {
     if (rec.state.status === "running" || rec.state.status === "paused") return;
-    if (rec.state.status === "restarting") rec.state.status = "exited";
-    if (rec.state.status !== "created" && rec.state.status !== "exited")
+    // A restart policy's start keeps showing "restarting" until the container runs: readers never see
+    // a transient "exited" between two runs.
+    if (rec.state.status !== "created" && rec.state.status !== "exited" && rec.state.status !== "restarting")
       throw new TsstackError(
         "container/conflict",
         `cannot start container ${rec.name}: it is ${rec.state.status}`,
@@ -1054,6 +1054,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       await this.#runcDelete(rec.id);
       await this.#tearDown(rec);
       await unmountOverlay(p.rootfs).catch(() => undefined);
+      if (rec.state.status === "restarting") rec.state.status = "exited";
       rec.state.error = errorText(e);
       await this.#save(rec).catch(() => undefined);
       throw e;

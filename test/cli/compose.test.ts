@@ -5,10 +5,9 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import type { CliIo } from "../../src/cli/io.js";
-import { main } from "../../src/cli/main.js";
-import { addTestImage, assertNoLeftovers, canRunContainers, eventually } from "../helpers/engine.js";
+import { describe, expect, it } from "vitest";
+import { useCliEngines, type CliEngine } from "../helpers/cli-engine.js";
+import { canRunContainers, eventually } from "../helpers/engine.js";
 import { useTmpDirs } from "../helpers/tmp.js";
 
 /** The stack client the compose commands use (written in parallel; until it lands, these are skipped). */
@@ -18,77 +17,23 @@ const tmp = useTmpDirs("tsstack-cli-compose-");
 const fixture = (name: string): string =>
   join(new URL(".", import.meta.url).pathname, "fixtures", `compose-${name}`, "stack.yml");
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-interface Engine {
-  readonly root: string;
-  readonly runRoot: string;
-  /** `main` with this engine's --root/--socket and no auto-start. */
-  cli(argv: string[]): Promise<Run>;
-}
-
-async function runCli(argv: string[], env: Record<string, string>): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s), isTTY: false },
-    stderr: { write: (s: string) => (stderr += s) },
-    env,
-    cwd: "/",
-    homeDir: "/root",
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
-
-const stops: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0)) await stop();
-});
+const startStackEngine = useCliEngines(tmp);
 
 /**
  * A daemon on a fresh root with busybox:latest; after the test, every stack it knows is taken down,
  * the daemon stopped, and nothing of it may be left.
  */
-async function startEngine(): Promise<Engine> {
-  const { runDaemon } = await import("../../src/api/daemon.js");
-  const root = await tmp();
-  const runRoot = join(root, "run");
-  const socket = join(root, "engine.sock");
-  await addTestImage(root);
-  const stop = new AbortController();
-  let ready!: () => void;
-  const isReady = new Promise<void>((resolve) => (ready = resolve));
-  const running = runDaemon({
-    root,
-    runRoot,
-    socket,
-    stop: stop.signal,
-    log: () => undefined,
-    onReady: ready,
+function startEngine(): Promise<CliEngine> {
+  return startStackEngine({
+    cleanUp: async (engine) => {
+      const stacks = (await engine.cli(["ls", "-a", "-q"])).stdout.split("\n").filter((l) => l !== "");
+      for (const name of stacks) await engine.cli(["-p", name, "down", "-t", "1"]);
+    },
   });
-  await Promise.race([isReady, running]);
-  const engine: Engine = {
-    root,
-    runRoot,
-    cli: (argv) => runCli(["--root", root, "--socket", socket, ...argv], { TSSTACK_NO_AUTOSTART: "1" }),
-  };
-  stops.push(async () => {
-    const stacks = (await engine.cli(["ls", "-a", "-q"])).stdout.split("\n").filter((l) => l !== "");
-    for (const name of stacks) await engine.cli(["-p", name, "down", "-t", "1"]);
-    stop.abort();
-    await running;
-    assertNoLeftovers({ root, runRoot });
-  });
-  return engine;
 }
 
 /** `compose ps -a` as `name state` lines. */
-async function states(e: Engine, file: string): Promise<string> {
+async function states(e: CliEngine, file: string): Promise<string> {
   return (await e.cli(["compose", "-f", file, "ps", "-a", "--format", "{{.Name}} {{.State}}"])).stdout;
 }
 

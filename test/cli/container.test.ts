@@ -9,11 +9,10 @@
 import { existsSync } from "node:fs";
 import { lstat, mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { PassThrough, Readable } from "node:stream";
-import { afterEach, describe, expect, it } from "vitest";
-import type { CliIo } from "../../src/cli/io.js";
-import { buildProgram, main } from "../../src/cli/main.js";
-import { addTestImage, assertNoLeftovers, canRunContainers, eventually } from "../helpers/engine.js";
+import { describe, expect, it } from "vitest";
+import { buildProgram } from "../../src/cli/main.js";
+import { runCli, useCliEngines, type CliEngine } from "../helpers/cli-engine.js";
+import { addTestImage, canRunContainers, eventually } from "../helpers/engine.js";
 import { useTmpDirs } from "../helpers/tmp.js";
 
 /** The embedded runtime the daemon serves (until it exists, these tests are skipped). */
@@ -21,87 +20,18 @@ const engineAvailable = existsSync(new URL("../../src/runtime/embedded.ts", impo
 
 const tmp = useTmpDirs("tsstack-cli-ctr-");
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  bytes: Buffer;
-}
-
-interface Engine {
-  readonly root: string;
-  readonly runRoot: string;
-  readonly socket: string;
-  /** `main` with this engine's --root/--socket and no auto-start. */
-  cli(argv: string[], opts?: { stdin?: string | Buffer; cwd?: string }): Promise<Run>;
-}
-
-async function runCli(
-  argv: string[],
-  opts: { stdin?: string | Buffer; cwd?: string; env?: Record<string, string> } = {},
-): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const bytes: Buffer[] = [];
-  const stdoutBytes = Object.assign(new PassThrough(), { isTTY: false });
-  stdoutBytes.on("data", (c: Buffer) => bytes.push(c));
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: opts.env ?? {},
-    cwd: opts.cwd ?? "/",
-    homeDir: "/root",
-    stdoutBytes,
-    ...(opts.stdin !== undefined
-      ? { stdin: Object.assign(Readable.from([Buffer.from(opts.stdin)]), { isTTY: false }) }
-      : {}),
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr, bytes: Buffer.concat(bytes) };
-}
-
-const stops: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0)) await stop();
-});
+const startEngineOf = useCliEngines(tmp);
 
 /** A daemon on a fresh root (busybox:latest in its store), stopped and checked after the test. */
-async function startEngine(): Promise<Engine> {
-  const { runDaemon } = await import("../../src/api/daemon.js");
-  const root = await tmp();
-  const runRoot = join(root, "run");
-  const socket = join(root, "engine.sock");
-  await addTestImage(root);
-  const stop = new AbortController();
-  let ready!: () => void;
-  const isReady = new Promise<void>((resolve) => (ready = resolve));
-  const log: string[] = [];
-  const running = runDaemon({
-    root,
-    runRoot,
-    socket,
-    stop: stop.signal,
-    log: (l) => log.push(l),
-    onReady: ready,
+function startEngine(): Promise<CliEngine> {
+  return startEngineOf({
+    cleanUp: async (engine) => {
+      const ids = (await engine.cli(["ps", "-a", "-q", "--no-trunc"])).stdout
+        .split("\n")
+        .filter((l) => l !== "");
+      if (ids.length > 0) await engine.cli(["rm", "-f", ...ids]);
+    },
   });
-  await Promise.race([isReady, running]);
-  const engine: Engine = {
-    root,
-    runRoot,
-    socket,
-    cli: (argv, opts = {}) =>
-      runCli(["--root", root, "--socket", socket, ...argv], { ...opts, env: { TSSTACK_NO_AUTOSTART: "1" } }),
-  };
-  stops.push(async () => {
-    const ids = (await engine.cli(["ps", "-a", "-q", "--no-trunc"])).stdout
-      .split("\n")
-      .filter((l) => l !== "");
-    if (ids.length > 0) await engine.cli(["rm", "-f", ...ids]);
-    stop.abort();
-    await running;
-    assertNoLeftovers({ root, runRoot });
-  });
-  return engine;
 }
 
 describe.skipIf(!engineAvailable || !canRunContainers)("container commands against a real engine", () => {

@@ -8,63 +8,27 @@
 import { randomInt } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ApiClient } from "../../src/api/client.js";
-import type { CliIo } from "../../src/cli/io.js";
-import { main } from "../../src/cli/main.js";
 import type { NetworkInspect } from "../../src/network/types.js";
 import { EmbeddedRuntime } from "../../src/runtime/embedded.js";
 import type { VolumeInspect } from "../../src/volumes/manager.js";
-import { addTestImage, assertNoLeftovers, canRunContainers } from "../helpers/engine.js";
+import { useCliEngines, type CliEngine } from "../helpers/cli-engine.js";
+import { canRunContainers } from "../helpers/engine.js";
 import { useTmpDirs } from "../helpers/tmp.js";
 import { networkLeftovers } from "../integration/network/helpers.js";
 
 const tmp = useTmpDirs("tsstack-cli-netvol-");
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-interface Engine {
-  readonly root: string;
-  readonly socket: string;
+interface Engine extends CliEngine {
   /** The daemon's API, for what the CLI has no command for yet (containers with volumes). */
   readonly client: ApiClient;
-  /** `main` with this engine's --root/--socket and no auto-start. */
-  cli(argv: string[], opts?: { stdin?: string }): Promise<Run>;
 }
 
-async function runCli(argv: string[], opts: { stdin?: string } = {}): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { TSSTACK_NO_AUTOSTART: "1" },
-    cwd: "/",
-    homeDir: "/root",
-    ...(opts.stdin !== undefined
-      ? { stdin: Object.assign(Readable.from([Buffer.from(opts.stdin)]), { isTTY: false }) }
-      : {}),
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
-
-const stops: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0)) await stop();
-});
+const startCliEngine = useCliEngines(tmp);
 
 /** A daemon on a fresh root whose networks use their own prefixes; stopped and checked after the test. */
 async function startEngine(): Promise<Engine> {
-  const { runDaemon } = await import("../../src/api/daemon.js");
-  const root = await tmp();
-  const runRoot = join(root, "run");
-  const socket = join(root, "engine.sock");
   // Prefixes `tsvc?`, the pool 10.233.64.0/18 and explicit subnets in 10.233.192-254 are this file's;
   // test/integration/api/networks-volumes.test.ts has `tsva?` and 10.233.0-191: files run side by
   // side (two engines picking from one pool at once could take the same /24), the tests of one file
@@ -76,38 +40,24 @@ async function startEngine(): Promise<Engine> {
     subnetPool: "10.233.64.0/18",
     upstreamResolvers: [],
   };
-  await addTestImage(root);
-  const stop = new AbortController();
-  let ready!: () => void;
-  const isReady = new Promise<void>((resolve) => (ready = resolve));
-  const running = runDaemon({
-    root,
-    runRoot,
-    socket,
-    stop: stop.signal,
-    log: () => undefined,
-    onReady: ready,
+  // Made once the daemon answers; the clean-up uses it if it got that far.
+  const api: { client?: ApiClient } = {};
+  const engine = await startCliEngine({
     openRuntime: (o) => EmbeddedRuntime.open({ ...o, exitPollMs: 200, network }),
+    cleanUp: async () => {
+      const { client } = api;
+      if (client === undefined) return;
+      for (const c of await client.listContainers({ all: true }))
+        await client.getContainer(c.Id).remove({ force: true });
+      for (const n of await client.listNetworks()) await client.removeNetwork(n.Id);
+      client.close();
+    },
+    afterStop: () => {
+      expect(networkLeftovers(network.bridgePrefix, network.chainPrefix)).toEqual([]);
+    },
   });
-  await Promise.race([isReady, running]);
-  const client = new ApiClient(socket);
-  const engine: Engine = {
-    root,
-    socket,
-    client,
-    cli: (argv, opts) => runCli(["--root", root, "--socket", socket, ...argv], opts),
-  };
-  stops.push(async () => {
-    for (const c of await client.listContainers({ all: true }))
-      await client.getContainer(c.Id).remove({ force: true });
-    for (const n of await client.listNetworks()) await client.removeNetwork(n.Id);
-    client.close();
-    stop.abort();
-    await running;
-    assertNoLeftovers({ root, runRoot });
-    expect(networkLeftovers(network.bridgePrefix, network.chainPrefix)).toEqual([]);
-  });
-  return engine;
+  api.client = new ApiClient(engine.socket);
+  return { ...engine, client: api.client };
 }
 
 const engineAvailable = existsSync(new URL("../../src/runtime/embedded.ts", import.meta.url));

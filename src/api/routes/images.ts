@@ -5,6 +5,7 @@
  * the CLI's image commands open the same store directly, so the daemon must not keep it.
  */
 import { ImageStore, type ImageStoreOptions } from "../../runtime/images/store.js";
+import { familiarNames, imageInspect, readImageConfig } from "../../runtime/images/inspect.js";
 import { familiarName, parseReference } from "../../runtime/images/reference.js";
 import type { ImageConfig, ImageRecord } from "../../runtime/images/types.js";
 import { imagesInUse } from "../../runtime/containers/record.js";
@@ -29,14 +30,6 @@ async function withStore<T>(
   } finally {
     await store.close();
   }
-}
-
-async function readConfig(store: ImageStore, image: ImageRecord): Promise<ImageConfig> {
-  return JSON.parse((await store.readBlob(image.id)).toString("utf8")) as ImageConfig;
-}
-
-function familiar(names: readonly string[]): string[] {
-  return names.map((n) => familiarName(parseReference(n)));
 }
 
 function unixSeconds(rfc3339: string | undefined): number {
@@ -78,15 +71,15 @@ const list: Handler = async (ctx, s) => {
   const summaries = await withStore(s, async (store) => {
     const out: Record<string, unknown>[] = [];
     for (const image of await store.list()) {
-      const config = await readConfig(store, image);
-      const tags = familiar(image.repoTags);
+      const config = await readImageConfig(store, image);
+      const tags = familiarNames(image.repoTags);
       const labels = config.config?.Labels ?? {};
       if (!imageMatches(tags, labels, filters)) continue;
       out.push({
         Id: image.id,
         ParentId: "",
         RepoTags: tags,
-        RepoDigests: familiar(image.repoDigests),
+        RepoDigests: familiarNames(image.repoDigests),
         Created: unixSeconds(image.created),
         Size: image.size,
         VirtualSize: image.size,
@@ -100,26 +93,14 @@ const list: Handler = async (ctx, s) => {
   ctx.json(200, summaries);
 };
 
-/** The shape of `docker image inspect`. */
+/** The shape of `docker image inspect`, with the fields API 1.41 still has (VirtualSize, GraphDriver). */
 function inspectShape(image: ImageRecord, config: ImageConfig): Record<string, unknown> {
-  const raw = config as ImageConfig & { comment?: string; docker_version?: string };
+  const { RootFS, ...shape } = imageInspect(image, config);
   return {
-    Id: image.id,
-    RepoTags: familiar(image.repoTags),
-    RepoDigests: familiar(image.repoDigests),
-    Parent: "",
-    Comment: raw.comment ?? "",
-    Created: config.created ?? "",
-    DockerVersion: raw.docker_version ?? "",
-    Author: config.author ?? "",
-    Config: config.config ?? null,
-    Architecture: config.architecture,
-    ...(config.variant !== undefined ? { Variant: config.variant } : {}),
-    Os: config.os,
-    Size: image.size,
+    ...shape,
     VirtualSize: image.size,
     GraphDriver: { Name: "overlay", Data: null },
-    RootFS: { Type: "layers", Layers: config.rootfs.diff_ids },
+    RootFS,
   };
 }
 
@@ -132,7 +113,7 @@ const inspect: Handler = async (ctx, s) => {
   const shape = await withStore(s, async (store) => {
     const image = await store.resolve(name);
     if (image === undefined) throw noSuchImage(name);
-    return inspectShape(image, await readConfig(store, image));
+    return inspectShape(image, await readImageConfig(store, image));
   });
   ctx.json(200, shape);
 };

@@ -1,10 +1,13 @@
 /**
- * What the `network` and `volume` commands share: the connection to the engine daemon (started on
- * demand, as for the container commands), `KEY=VALUE` flags, `-f` filters, prune's confirmation.
+ * What the `network` and `volume` commands share: their subcommands, the connection to the engine
+ * daemon (started on demand, as for the container commands), `KEY=VALUE` flags, `-f` filters, `ls`
+ * and `inspect` output, prune's confirmation.
  */
 import type { Command } from "commander";
+import { TsstackError } from "../../common/errors.js";
 import type { NetworkVolumeOps } from "../../runtime/runtime.js";
-import { engineRoot, engineSocket, type EngineFlags } from "../engine-options.js";
+import { addEngineOptions, connectDaemon } from "../engine-options.js";
+import { table, writeFormatted } from "../format.js";
 import type { CliIo } from "../io.js";
 import { UsageError } from "./config.js";
 import { readLine } from "./login.js";
@@ -25,18 +28,7 @@ export function defaultObjectsContext(io: CliIo): ObjectsContext {
   return {
     io,
     connect: async (cmd) => {
-      // Loaded on use, as in container/engine.ts: the other commands need no HTTP client.
-      const { connectEngine } = await import("../../api/daemon.js");
-      const flags = cmd.optsWithGlobals<EngineFlags>();
-      const client = await connectEngine({
-        root: engineRoot(flags, io),
-        socket: engineSocket(flags, io),
-        env: io.env,
-        autoStart: io.env["TSSTACK_NO_AUTOSTART"] !== "1",
-        onStart: (message: string) => {
-          io.stderr.write(`${message}\n`);
-        },
-      });
+      const client = await connectDaemon(cmd, io);
       return {
         engine: client,
         [Symbol.asyncDispose]: () => {
@@ -46,6 +38,84 @@ export function defaultObjectsContext(io: CliIo): ObjectsContext {
       };
     },
   };
+}
+
+/** Defines one subcommand of `network` or `volume` on `cmd`. */
+export type DefineObjectCommand = (cmd: Command, ctx: ObjectsContext) => Command;
+
+/** The subcommands of `network` and `volume`, in help order, with docker's aliases. */
+const OBJECT_SUBCOMMANDS = [
+  { name: "create", aliases: [] },
+  { name: "ls", aliases: ["list"] },
+  { name: "inspect", aliases: [] },
+  { name: "rm", aliases: ["remove"] },
+  { name: "prune", aliases: [] },
+] as const;
+
+/** Registers `noun create|ls|inspect|rm|prune` on the program, each subcommand defined by `define`. */
+export function objectCommands(
+  program: Command,
+  noun: string,
+  description: string,
+  define: Readonly<Record<(typeof OBJECT_SUBCOMMANDS)[number]["name"], DefineObjectCommand>>,
+  ctx: ObjectsContext,
+): void {
+  const group = program.command(noun).description(description);
+  for (const sub of OBJECT_SUBCOMMANDS) {
+    // --root also after the subcommand: docker-style commands take program options only before it.
+    const cmd = addEngineOptions(define[sub.name](group.command(sub.name), ctx));
+    for (const alias of sub.aliases) cmd.alias(alias);
+  }
+}
+
+/**
+ * `ls` output: the `id` column alone with `-q`; else a table of `columns` (`headers` name them), or
+ * `--format` (json or a Go-style template over the rows).
+ */
+export function writeList<Row extends { readonly [K in keyof Row]: string }>(
+  io: CliIo,
+  rows: readonly Row[],
+  flags: { readonly quiet?: boolean; readonly format?: string },
+  view: { readonly id: keyof Row; readonly columns: readonly (keyof Row & string)[] },
+  headers: Record<string, string>,
+): void {
+  if (flags.quiet === true) {
+    for (const row of rows) io.stdout.write(`${row[view.id]}\n`);
+    return;
+  }
+  const format = flags.format ?? "table";
+  if (format === "table") {
+    io.stdout.write(table(view.columns, rows, headers));
+    return;
+  }
+  writeFormatted(io, format, rows, headers);
+}
+
+/**
+ * `inspect`: what `inspect` finds of `refs`, as JSON (or `--format`); then, if any were not found
+ * (`notFound`, the engine's error code), one error naming them all, as docker does.
+ */
+export async function inspectEach<T>(
+  io: CliIo,
+  refs: readonly string[],
+  format: string | undefined,
+  inspect: (ref: string) => Promise<T>,
+  notFound: { readonly code: string; readonly noun: string },
+): Promise<void> {
+  const found: T[] = [];
+  const missing: string[] = [];
+  for (const ref of refs) {
+    try {
+      found.push(await inspect(ref));
+    } catch (e) {
+      if (!(e instanceof TsstackError && e.code === notFound.code)) throw e;
+      missing.push(ref);
+    }
+  }
+  if (format !== undefined) writeFormatted(io, format, found, {});
+  else io.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+  if (missing.length > 0)
+    throw new TsstackError(notFound.code, `No such ${notFound.noun}: ${missing.join(", ")}`);
 }
 
 /** `--label a=b --label c` → `{ a: "b", c: "" }`, as docker reads `--label` and `--opt`. */

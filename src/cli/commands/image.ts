@@ -30,7 +30,8 @@ import { pullImageWithStats } from "../../runtime/images/registry/pull.js";
 import { pushImage } from "../../runtime/images/registry/push.js";
 import { imagesInUse } from "../../runtime/containers/record.js";
 import { ImageStore } from "../../runtime/images/store.js";
-import type { ImageConfig, ImageRecord, Platform, TransferProgress } from "../../runtime/images/types.js";
+import { imageInspect, readImageConfig } from "../../runtime/images/inspect.js";
+import type { ImageRecord, Platform, TransferProgress } from "../../runtime/images/types.js";
 import { addEngineOptions, engineRoot, type EngineFlags } from "../engine-options.js";
 import { goTime, humanDuration, humanSize, table, writeFormatted } from "../format.js";
 import type { CliIo } from "../io.js";
@@ -325,7 +326,7 @@ async function matchesFilters(store: ImageStore, image: ImageRecord, f: Filters)
     return false;
   }
   if (f.label.length > 0) {
-    const labels = (await readConfig(store, image)).config?.Labels ?? {};
+    const labels = (await readImageConfig(store, image)).config?.Labels ?? {};
     for (const want of f.label) {
       const have = labels[want.key];
       if (have === undefined || (want.value !== undefined && have !== want.value)) return false;
@@ -419,38 +420,13 @@ function defineInspect(cmd: Command, io: CliIo): Command {
       for (const ref of refs) {
         const image = await store.resolve(ref);
         if (image === undefined) missing.push(ref);
-        else found.push(inspectImage(image, await readConfig(store, image)));
+        else found.push(imageInspect(image, await readImageConfig(store, image)));
       }
       if (flags.format !== undefined) writeFormatted(io, flags.format, found, {});
       else io.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
       if (missing.length > 0)
         throw new TsstackError("image/not-found", `No such image: ${missing.join(", ")}`);
     });
-}
-
-async function readConfig(store: ImageStore, image: ImageRecord): Promise<ImageConfig> {
-  return JSON.parse((await store.readBlob(image.id)).toString("utf8")) as ImageConfig;
-}
-
-/** The shape of `docker image inspect` (API ≥ 1.44: no container-only fields in Config). */
-function inspectImage(image: ImageRecord, config: ImageConfig): Record<string, unknown> {
-  const raw = config as ImageConfig & { comment?: string; docker_version?: string };
-  return {
-    Id: image.id,
-    RepoTags: image.repoTags.map((t) => familiarName(parseReference(t))),
-    RepoDigests: image.repoDigests.map((d) => familiarName(parseReference(d))),
-    Parent: "",
-    Comment: raw.comment ?? "",
-    Created: config.created ?? "",
-    DockerVersion: raw.docker_version ?? "",
-    Author: config.author ?? "",
-    Config: config.config ?? null,
-    Architecture: config.architecture,
-    ...(config.variant !== undefined ? { Variant: config.variant } : {}),
-    Os: config.os,
-    Size: image.size,
-    RootFS: { Type: "layers", Layers: config.rootfs.diff_ids },
-  };
 }
 
 // --- rm / tag / prune --------------------------------------------------------------------------------

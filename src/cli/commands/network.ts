@@ -5,8 +5,7 @@
 import type { Command } from "commander";
 import { TsstackError } from "../../common/errors.js";
 import type { NetworkCreateOptions, NetworkInspect } from "../../network/types.js";
-import { addEngineOptions } from "../engine-options.js";
-import { goTime, table, writeFormatted } from "../format.js";
+import { goTime } from "../format.js";
 import type { CliIo } from "../io.js";
 import { UsageError } from "./config.js";
 import { collect, forEachContainer } from "./container/shared.js";
@@ -14,24 +13,13 @@ import {
   confirm,
   defaultObjectsContext,
   filterFlags,
+  inspectEach,
   keyValues,
   labelText,
+  objectCommands,
   type ObjectsContext,
+  writeList,
 } from "./engine-objects.js";
-
-type Define = (cmd: Command, ctx: ObjectsContext) => Command;
-
-const SUBCOMMANDS: readonly {
-  readonly name: string;
-  readonly aliases?: readonly string[];
-  readonly define: Define;
-}[] = [
-  { name: "create", define: defineCreate },
-  { name: "ls", aliases: ["list"], define: defineLs },
-  { name: "inspect", define: defineInspect },
-  { name: "rm", aliases: ["remove"], define: defineRm },
-  { name: "prune", define: definePrune },
-];
 
 /** Names of the commands this file registers on the program (for main's option handling). */
 export const NETWORK_COMMAND_NAMES: readonly string[] = ["network"];
@@ -41,12 +29,13 @@ export function networkCommands(
   io: CliIo,
   ctx: ObjectsContext = defaultObjectsContext(io),
 ): void {
-  const network = program.command("network").description("manage networks (create, ls, inspect, rm, prune)");
-  for (const sub of SUBCOMMANDS) {
-    // --root also after the subcommand: docker-style commands take program options only before it.
-    const cmd = addEngineOptions(sub.define(network.command(sub.name), ctx));
-    for (const alias of sub.aliases ?? []) cmd.alias(alias);
-  }
+  objectCommands(
+    program,
+    "network",
+    "manage networks (create, ls, inspect, rm, prune)",
+    { create: defineCreate, ls: defineLs, inspect: defineInspect, rm: defineRm, prune: definePrune },
+    ctx,
+  );
 }
 
 // --- create ------------------------------------------------------------------------------------------
@@ -187,18 +176,7 @@ function defineLs(cmd: Command, ctx: ObjectsContext): Command {
       // docker sorts by name.
       networks.sort((a, b) => a.Name.localeCompare(b.Name, undefined, { numeric: true }));
       const rows = networks.map((n) => networkRow(n, flags.trunc !== false));
-      if (flags.quiet === true) {
-        for (const row of rows) ctx.io.stdout.write(`${row.ID}\n`);
-        return;
-      }
-      const format = flags.format ?? "table";
-      if (format === "table") {
-        ctx.io.stdout.write(
-          table(["ID", "Name", "Driver", "Scope"], rows as unknown as Record<string, unknown>[], LS_HEADERS),
-        );
-        return;
-      }
-      writeFormatted(ctx.io, format, rows, LS_HEADERS);
+      writeList(ctx.io, rows, flags, { id: "ID", columns: ["ID", "Name", "Driver", "Scope"] }, LS_HEADERS);
     });
 }
 
@@ -211,20 +189,10 @@ function defineInspect(cmd: Command, ctx: ObjectsContext): Command {
     .option("-f, --format <template>", "format with a Go-style template, e.g. '{{.Id}}' or '{{json .IPAM}}'")
     .action(async (refs: string[], flags: { format?: string }, c: Command) => {
       await using conn = await ctx.connect(c);
-      const found: NetworkInspect[] = [];
-      const missing: string[] = [];
-      for (const ref of refs) {
-        try {
-          found.push(await conn.engine.inspectNetwork(ref));
-        } catch (e) {
-          if (!(e instanceof TsstackError && e.code === "network/not-found")) throw e;
-          missing.push(ref);
-        }
-      }
-      if (flags.format !== undefined) writeFormatted(ctx.io, flags.format, found, {});
-      else ctx.io.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
-      if (missing.length > 0)
-        throw new TsstackError("network/not-found", `No such network: ${missing.join(", ")}`);
+      await inspectEach(ctx.io, refs, flags.format, (ref) => conn.engine.inspectNetwork(ref), {
+        code: "network/not-found",
+        noun: "network",
+      });
     });
 }
 

@@ -3,10 +3,8 @@
  * against the engine daemon (started on demand). The engine has the `local` driver only.
  */
 import type { Command } from "commander";
-import { TsstackError } from "../../common/errors.js";
 import type { VolumeInspect } from "../../volumes/manager.js";
-import { addEngineOptions } from "../engine-options.js";
-import { humanSize, table, writeFormatted } from "../format.js";
+import { humanSize } from "../format.js";
 import type { CliIo } from "../io.js";
 import { UsageError } from "./config.js";
 import { collect, forEachContainer } from "./container/shared.js";
@@ -14,24 +12,13 @@ import {
   confirm,
   defaultObjectsContext,
   filterFlags,
+  inspectEach,
   keyValues,
   labelText,
+  objectCommands,
   type ObjectsContext,
+  writeList,
 } from "./engine-objects.js";
-
-type Define = (cmd: Command, ctx: ObjectsContext) => Command;
-
-const SUBCOMMANDS: readonly {
-  readonly name: string;
-  readonly aliases?: readonly string[];
-  readonly define: Define;
-}[] = [
-  { name: "create", define: defineCreate },
-  { name: "ls", aliases: ["list"], define: defineLs },
-  { name: "inspect", define: defineInspect },
-  { name: "rm", aliases: ["remove"], define: defineRm },
-  { name: "prune", define: definePrune },
-];
 
 /** Names of the commands this file registers on the program (for main's option handling). */
 export const VOLUME_COMMAND_NAMES: readonly string[] = ["volume"];
@@ -41,12 +28,13 @@ export function volumeCommands(
   io: CliIo,
   ctx: ObjectsContext = defaultObjectsContext(io),
 ): void {
-  const volume = program.command("volume").description("manage volumes (create, ls, inspect, rm, prune)");
-  for (const sub of SUBCOMMANDS) {
-    // --root also after the subcommand: docker-style commands take program options only before it.
-    const cmd = addEngineOptions(sub.define(volume.command(sub.name), ctx));
-    for (const alias of sub.aliases ?? []) cmd.alias(alias);
-  }
+  objectCommands(
+    program,
+    "volume",
+    "manage volumes (create, ls, inspect, rm, prune)",
+    { create: defineCreate, ls: defineLs, inspect: defineInspect, rm: defineRm, prune: definePrune },
+    ctx,
+  );
 }
 
 // --- create ------------------------------------------------------------------------------------------
@@ -151,18 +139,7 @@ function defineLs(cmd: Command, ctx: ObjectsContext): Command {
       const rows = [...Volumes]
         .sort((a, b) => a.Name.localeCompare(b.Name, undefined, { numeric: true }))
         .map(volumeRow);
-      if (flags.quiet === true) {
-        for (const row of rows) ctx.io.stdout.write(`${row.Name}\n`);
-        return;
-      }
-      const format = flags.format ?? "table";
-      if (format === "table") {
-        ctx.io.stdout.write(
-          table(["Driver", "Name"], rows as unknown as Record<string, unknown>[], LS_HEADERS),
-        );
-        return;
-      }
-      writeFormatted(ctx.io, format, rows, LS_HEADERS);
+      writeList(ctx.io, rows, flags, { id: "Name", columns: ["Driver", "Name"] }, LS_HEADERS);
     });
 }
 
@@ -175,20 +152,10 @@ function defineInspect(cmd: Command, ctx: ObjectsContext): Command {
     .option("-f, --format <template>", "format with a Go-style template, e.g. '{{.Mountpoint}}'")
     .action(async (names: string[], flags: { format?: string }, c: Command) => {
       await using conn = await ctx.connect(c);
-      const found: VolumeInspect[] = [];
-      const missing: string[] = [];
-      for (const name of names) {
-        try {
-          found.push(await conn.engine.inspectVolume(name));
-        } catch (e) {
-          if (!(e instanceof TsstackError && e.code === "volume/not-found")) throw e;
-          missing.push(name);
-        }
-      }
-      if (flags.format !== undefined) writeFormatted(ctx.io, flags.format, found, {});
-      else ctx.io.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
-      if (missing.length > 0)
-        throw new TsstackError("volume/not-found", `No such volume: ${missing.join(", ")}`);
+      await inspectEach(ctx.io, names, flags.format, (ref) => conn.engine.inspectVolume(ref), {
+        code: "volume/not-found",
+        noun: "volume",
+      });
     });
 }
 

@@ -462,18 +462,7 @@ async function* retar(
     }
     const { code, signal, error } = await tar.exit;
     const ok = code === 0 || (opts.tolerateChanges && code === 1);
-    if (!ok) {
-      const how = error
-        ? error.message
-        : signal !== null
-          ? `killed by ${signal}`
-          : `exit code ${code ?? "?"}`;
-      const detail = tar.stderr();
-      throw new TsstackError(
-        opts.code,
-        `${what}: tar --create failed (${how})${detail ? `: ${detail}` : ""}`,
-      );
-    }
+    if (!ok) throw tarFailed(opts.code, `${what}: tar --create`, { code, signal, error }, tar.stderr());
     reader.finish();
     yield ZERO_BLOCKS;
   } catch (err) {
@@ -489,17 +478,34 @@ async function* retar(
   }
 }
 
-class RetarSink implements TarSink {
+/** `<doing> failed (how tar ended): <its stderr>`, as the error `code`. */
+function tarFailed(
+  code: string,
+  doing: string,
+  exit: { readonly code: number | null; readonly signal: string | null; readonly error?: Error | undefined },
+  detail: string,
+): TsstackError {
+  const how = exit.error
+    ? exit.error.message
+    : exit.signal !== null
+      ? `killed by ${exit.signal}`
+      : `exit code ${exit.code ?? "?"}`;
+  return new TsstackError(code, `${doing} failed (${how})${detail ? `: ${detail}` : ""}`);
+}
+
+/**
+ * A sink that writes tar again: the headers its `entry` chooses, then the data of the entries it
+ * forwards, padded to whole blocks. `take` hands over what is ready.
+ */
+abstract class TarRewriter implements TarSink {
   private out: Buffer[] = [];
   private forwarding = false;
   private size = 0;
-  private readonly reserve = (size: number): { buf: Buffer; at: number } => {
+  protected readonly reserve = (size: number): { buf: Buffer; at: number } => {
     const buf = Buffer.alloc(size);
     this.out.push(buf);
     return { buf, at: 0 };
   };
-
-  constructor(private readonly rewrite: Rewrite) {}
 
   take(): Buffer[] {
     const out = this.out;
@@ -507,11 +513,12 @@ class RetarSink implements TarSink {
     return out;
   }
 
-  entry(e: TarEntry): void {
-    const { headers, data } = this.rewrite(e);
-    for (const h of headers) encodeHeader(h, this.reserve);
-    this.forwarding = data && e.size > 0;
-    this.size = e.size;
+  abstract entry(e: TarEntry): void;
+
+  /** Whether the data of the current entry (`size` bytes) goes out after its headers. */
+  protected forward(on: boolean, size: number): void {
+    this.forwarding = on;
+    this.size = size;
   }
 
   data(chunk: Buffer): void {
@@ -525,6 +532,18 @@ class RetarSink implements TarSink {
       if (pad > 0) this.out.push(Buffer.alloc(pad));
     }
     this.forwarding = false;
+  }
+}
+
+class RetarSink extends TarRewriter {
+  constructor(private readonly rewrite: Rewrite) {
+    super();
+  }
+
+  entry(e: TarEntry): void {
+    const { headers, data } = this.rewrite(e);
+    for (const h of headers) encodeHeader(h, this.reserve);
+    this.forward(data && e.size > 0, e.size);
   }
 }
 
@@ -743,18 +762,13 @@ export async function putArchive(
     writeAll(stdin, [...validator.take(), ZERO_BLOCKS]);
     stdin.end();
     const { code, signal, error } = await tar.exit;
-    if (code !== 0) {
-      const how = error
-        ? error.message
-        : signal !== null
-          ? `killed by ${signal}`
-          : `exit code ${code ?? "?"}`;
-      const detail = tar.stderr();
-      throw new TsstackError(
+    if (code !== 0)
+      throw tarFailed(
         "container/archive-failed",
-        `${what}: tar --extract failed (${how})${detail ? `: ${detail}` : ""}`,
+        `${what}: tar --extract`,
+        { code, signal, error },
+        tar.stderr(),
       );
-    }
   } catch (err) {
     tar.kill();
     await tar.exit;
@@ -775,30 +789,18 @@ export async function putArchive(
 }
 
 /** The validator of `putArchive` (the rules are in its JSDoc). */
-class PutValidator implements TarSink {
-  private out: Buffer[] = [];
-  private forwarding = false;
-  private size = 0;
+class PutValidator extends TarRewriter {
   /** Paths ("a/b", relative to the target) written by this archive, with what they are now. */
   private readonly kinds = new Map<string, Kind>();
   private readonly everSymlink = new Set<string>();
   private readonly hostKinds = new Map<string, HostKind>();
-  private readonly reserve = (size: number): { buf: Buffer; at: number } => {
-    const buf = Buffer.alloc(size);
-    this.out.push(buf);
-    return { buf, at: 0 };
-  };
 
-  constructor(private readonly dest: string) {}
-
-  take(): Buffer[] {
-    const out = this.out;
-    this.out = [];
-    return out;
+  constructor(private readonly dest: string) {
+    super();
   }
 
   entry(e: TarEntry): void {
-    this.forwarding = false;
+    this.forward(false, 0);
     const parts = splitPath(e.name, e);
     const path = parts.join("/");
     if (path === "") {
@@ -820,8 +822,7 @@ class PutValidator implements TarSink {
       case TarType.file:
         this.kinds.set(path, "file");
         this.emit({ ...fieldsOf(e), name: path });
-        this.forwarding = e.size > 0;
-        this.size = e.size;
+        this.forward(e.size > 0, e.size);
         return;
       case TarType.symlink:
         if (e.linkname === "") throw refused(e, "is a symlink with an empty target");
@@ -860,18 +861,6 @@ class PutValidator implements TarSink {
           `is a device node (${e.devmajor}:${e.devminor}); copying devices into a container is not allowed`,
         );
     }
-  }
-
-  data(chunk: Buffer): void {
-    if (this.forwarding) this.out.push(chunk);
-  }
-
-  entryEnd(): void {
-    if (this.forwarding) {
-      const pad = (BLOCK_SIZE - (this.size % BLOCK_SIZE)) % BLOCK_SIZE;
-      if (pad > 0) this.out.push(Buffer.alloc(pad));
-    }
-    this.forwarding = false;
   }
 
   /** Every ancestor must be a real directory: of this archive, or on disk; missing ones are made. */

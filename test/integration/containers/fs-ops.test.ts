@@ -34,7 +34,6 @@ import {
   putArchive,
   statInRoot,
 } from "../../../src/runtime/containers/fs-ops.js";
-import { mountOverlay, unmountOverlay } from "../../../src/runtime/containers/rootfs.js";
 import { TarReader, type TarEntry } from "../../../src/runtime/images/tar.js";
 import type { ImageStore } from "../../../src/runtime/images/store.js";
 import { MediaType, type ImageConfig, type ImageRecord } from "../../../src/runtime/images/types.js";
@@ -42,6 +41,7 @@ import { unpackLayer } from "../../../src/runtime/images/unpack.js";
 import { addBusyboxImage, buildBusyboxImage } from "../../helpers/busybox-image.js";
 import { useImageStores } from "../../helpers/stores.js";
 import { TarBuilder } from "../../helpers/tar-builder.js";
+import { useOverlayMounts } from "../../helpers/overlay.js";
 import { useTmpDirs } from "../../helpers/tmp.js";
 
 const tmp = useTmpDirs("tsstack-fsops-");
@@ -51,29 +51,7 @@ const isRoot = process.getuid?.() === 0;
 /** Sha256 of 1024 zero bytes: the empty layer Docker commits for an unchanged container. */
 const EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
-const mounted: string[] = [];
-const dirs: string[] = [];
-
-// Registered after useTmpDirs: after-hooks run in reverse, so mounts go before the temp dirs do.
-afterEach(async () => {
-  for (const target of mounted.splice(0).reverse()) await unmountOverlay(target);
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  const left = dirs.splice(0).filter((d) => info.includes(` ${d}/`));
-  expect(left, "mounts left under the test's temp dirs").toEqual([]);
-});
-
-async function testDir(): Promise<string> {
-  const d = await tmp();
-  dirs.push(d);
-  return d;
-}
-
-async function mount(dir: string, lowerdirs: readonly string[]) {
-  const paths = { upper: join(dir, "upper"), work: join(dir, "work"), target: join(dir, "merged") };
-  await mountOverlay({ lowerdirs, ...paths });
-  mounted.push(paths.target);
-  return paths;
-}
+const { testDir, mount } = useOverlayMounts(tmp);
 
 async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { lstat, mkdir, open, readFile, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 
 import { TsstackError } from "../../../src/common/errors.js";
 import {
@@ -26,38 +26,14 @@ import { MediaType } from "../../../src/runtime/images/types.js";
 import { unpackLayer } from "../../../src/runtime/images/unpack.js";
 import { addBusyboxImage, buildBusyboxImage } from "../../helpers/busybox-image.js";
 import { useImageStores } from "../../helpers/stores.js";
+import { useOverlayMounts } from "../../helpers/overlay.js";
 import { useTmpDirs } from "../../helpers/tmp.js";
 
 const tmp = useTmpDirs("tsstack-rootfs-");
 const openStore = useImageStores();
 const isRoot = process.getuid?.() === 0;
 
-/** Mount points made by a test, and the temp dirs no mount may outlive. */
-const mounted: string[] = [];
-const dirs: string[] = [];
-
-// Registered after useTmpDirs: vitest runs after-hooks in reverse, so this unmounts before the temp
-// directories are removed.
-afterEach(async () => {
-  for (const target of mounted.splice(0).reverse()) await unmountOverlay(target);
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  const left = dirs.splice(0).filter((d) => info.includes(` ${d}/`));
-  expect(left, "mounts left under the test's temp dirs").toEqual([]);
-});
-
-async function testDir(): Promise<string> {
-  const dir = await tmp();
-  dirs.push(dir);
-  return dir;
-}
-
-/** Mounts an overlay of `lowerdirs` under `dir` (dir/upper, dir/work, dir/merged). */
-async function mount(dir: string, lowerdirs: readonly string[]) {
-  const paths = { upper: join(dir, "upper"), work: join(dir, "work"), target: join(dir, "merged") };
-  await mountOverlay({ lowerdirs, ...paths });
-  mounted.push(paths.target);
-  return paths;
-}
+const { testDir, mount, unmountAfter } = useOverlayMounts(tmp);
 
 /** A layer directory from tar entries, through the real layer unpacker (whiteouts included). */
 async function layerDir(dir: string, name: string, entries: TarWriteEntry[]): Promise<string> {
@@ -217,7 +193,7 @@ describe.runIf(isRoot)("unmountOverlay and isMountPoint", () => {
     const d = await testDir();
     const target = join(d, "root fs");
     await mountOverlay({ lowerdirs: [], upper: join(d, "upper"), work: join(d, "work"), target });
-    mounted.push(target);
+    unmountAfter(target);
     expect(await isMountPoint(target)).toBe(true);
     expect(await isMountPoint(`${target}/`)).toBe(true);
   });

@@ -14,7 +14,7 @@ import type {
   StackSummary,
 } from "../../../api/stack-types.js";
 import type { Runtime } from "../../../runtime/runtime.js";
-import { engineRoot, engineSocket, type EngineFlags } from "../../engine-options.js";
+import { connectDaemon, engineSocket, type EngineFlags } from "../../engine-options.js";
 import type { CliIo } from "../../io.js";
 
 /** Exit status of a command ended by Ctrl-C (128 + SIGINT), as compose's. */
@@ -60,7 +60,7 @@ export interface ComposeContext {
 export function defaultComposeContext(io: CliIo): ComposeContext {
   return {
     io,
-    connect: (cmd) => connectDaemon(cmd, io),
+    connect: (cmd) => connectCompose(cmd, io),
     onInterrupt: (listener) => {
       process.on("SIGINT", listener);
       return () => {
@@ -79,20 +79,9 @@ async function loadStackClient(socket: string): Promise<ClosableStackApi> {
   return new StackClient(socket);
 }
 
-async function connectDaemon(cmd: Command, io: CliIo): Promise<ComposeConnection> {
-  // Loaded on use, like the stack loader in config.ts: --help and config need no HTTP client.
-  const { connectEngine } = await import("../../../api/daemon.js");
-  const flags = cmd.optsWithGlobals<EngineFlags>();
-  const socket = engineSocket(flags, io);
-  const client = await connectEngine({
-    root: engineRoot(flags, io),
-    socket,
-    env: io.env,
-    autoStart: io.env["TSSTACK_NO_AUTOSTART"] !== "1",
-    onStart: (message: string) => {
-      io.stderr.write(`${message}\n`);
-    },
-  });
+async function connectCompose(cmd: Command, io: CliIo): Promise<ComposeConnection> {
+  const client = await connectDaemon(cmd, io);
+  const socket = engineSocket(cmd.optsWithGlobals<EngineFlags>(), io);
   let stacks: ClosableStackApi;
   try {
     stacks = await loadStackClient(socket);

@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import type { Runtime } from "../../../runtime/runtime.js";
-import { engineRoot, engineSocket, type EngineFlags } from "../../engine-options.js";
+import { connectDaemon } from "../../engine-options.js";
 import type { CliIo } from "../../io.js";
 
 /** An open connection to the engine; disposing it lets the CLI exit. */
@@ -22,28 +22,18 @@ export interface ContainerContext {
 }
 
 export function defaultContext(io: CliIo): ContainerContext {
-  return { io, connect: (cmd) => connectDaemon(cmd, io) };
-}
-
-async function connectDaemon(cmd: Command, io: CliIo): Promise<EngineConnection> {
-  // Loaded on use, like the stack loader in config.ts: the other commands need no HTTP client.
-  const { connectEngine } = await import("../../../api/daemon.js");
-  const flags = cmd.optsWithGlobals<EngineFlags>();
-  const client = await connectEngine({
-    root: engineRoot(flags, io),
-    socket: engineSocket(flags, io),
-    env: io.env,
-    autoStart: io.env["TSSTACK_NO_AUTOSTART"] !== "1",
-    onStart: (message: string) => {
-      io.stderr.write(`${message}\n`);
-    },
-  });
   return {
-    runtime: client,
-    inspectImage: (name) => client.inspectImage(name),
-    [Symbol.asyncDispose]: () => {
-      client.close();
-      return Promise.resolve();
+    io,
+    connect: async (cmd) => {
+      const client = await connectDaemon(cmd, io);
+      return {
+        runtime: client,
+        inspectImage: (name) => client.inspectImage(name),
+        [Symbol.asyncDispose]: () => {
+          client.close();
+          return Promise.resolve();
+        },
+      };
     },
   };
 }
