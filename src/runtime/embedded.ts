@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import { EventEmitter, on } from "node:events";
 import { existsSync, watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
@@ -251,6 +251,17 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     for (const m of this.#health.values()) m.stop();
     this.#health.clear();
     this.#events.emit("close");
+    // An engine with no container left under runc leaves no runtime state behind. While runc still
+    // holds a container (rmdir fails), everything stays: conmon writes its exit file there later.
+    if (
+      await rmdir(this.#runcRoot).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      await rmdir(this.#exitDir).catch(() => undefined);
+      await rmdir(this.runRoot).catch(() => undefined);
+    }
     await this.#networkManager?.close();
     await this.#lock.release();
   }
