@@ -3,51 +3,25 @@
  * stack is in progress; after a restart, `up` again converges with exactly one container per replica,
  * and `down` leaves nothing behind.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, openSync, readFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
-import { ApiClient } from "../../src/api/client.js";
+import { describe, expect, it } from "vitest";
+import type { ApiClient } from "../../src/api/client.js";
 import { StackClient } from "../../src/api/stack-client.js";
 import type { ApplyRequest } from "../../src/api/stack-types.js";
 import { LABEL_PROJECT } from "../../src/reconciler/labels.js";
 import { loadStack } from "../../src/spec/load.js";
 import { addTestImage, assertNoLeftovers, canRunContainers, eventually } from "../helpers/engine.js";
 import { useTmpDirs } from "../helpers/tmp.js";
+import { connected, useDaemons } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../../bin/tsstack.js", import.meta.url));
 const built = existsSync(fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url)));
 const FIXTURE = fileURLToPath(new URL("./fixtures/crash-up/", import.meta.url));
 const tmp = useTmpDirs("tsstack-e2e-crash-up-");
 
-const daemons: ChildProcess[] = [];
-afterEach(() => {
-  for (const d of daemons.splice(0)) if (d.exitCode === null && d.signalCode === null) d.kill("SIGKILL");
-});
-
-function startDaemon(root: string, socket: string): ChildProcess {
-  const log = openSync(join(root, "daemon.log"), "a");
-  const d = spawn(
-    process.execPath,
-    [BIN, "daemon", "--root", root, "--socket", socket, "--run-root", join(root, "run")],
-    { stdio: ["ignore", log, log] },
-  );
-  daemons.push(d);
-  return d;
-}
-
-async function connected(socket: string): Promise<ApiClient> {
-  const client = new ApiClient(socket);
-  await eventually(
-    async () => {
-      await client.ping();
-      return true;
-    },
-    { what: `the daemon on ${socket}` },
-  );
-  return client;
-}
+const daemons = useDaemons();
 
 function exited(d: ChildProcess): boolean {
   return d.exitCode !== null || d.signalCode !== null;
@@ -73,7 +47,7 @@ describe.skipIf(!canRunContainers || !built)("kill -9 of the daemon during up", 
     const root = await tmp();
     const socket = join(root, "engine.sock");
     await addTestImage(root);
-    const first = startDaemon(root, socket);
+    const first = daemons.start(root, socket);
     const api = await connected(socket);
     const stacks = new StackClient(api);
 
@@ -91,7 +65,7 @@ describe.skipIf(!canRunContainers || !built)("kill -9 of the daemon during up", 
     api.close();
     const partial = await (async () => {
       // Left as the crash left it; counted again once a daemon answers.
-      startDaemon(root, socket);
+      daemons.start(root, socket);
       const again = await connected(socket);
       return { again, names: await namesOf(again) };
     })();
@@ -137,8 +111,8 @@ describe.skipIf(!canRunContainers || !built)("kill -9 of the daemon during up", 
       // After a failure too: no container of the test outlives it.
       await client.down("crashup", { timeout: 1 }).catch(() => undefined);
       again.close();
-      for (const d of daemons) if (!exited(d)) d.kill("SIGTERM");
-      await eventually(() => daemons.every(exited), { what: "the daemons to stop" });
+      for (const d of daemons.all) if (!exited(d)) d.kill("SIGTERM");
+      await eventually(() => daemons.all.every(exited), { what: "the daemons to stop" });
     }
     assertNoLeftovers({ root, runRoot: join(root, "run") });
   });

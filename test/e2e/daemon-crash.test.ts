@@ -3,55 +3,25 @@
  * with SIGKILL while containers run: they keep running under conmon, and the restarted daemon
  * re-adopts the running one and records the exit of the one that ended while no daemon was there.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, openSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
-import { ApiClient } from "../../src/api/client.js";
+import { describe, expect, it } from "vitest";
 import { addTestImage, assertNoLeftovers, canRunContainers, eventually } from "../helpers/engine.js";
 import { useTmpDirs } from "../helpers/tmp.js";
+import { connected, useDaemons } from "./helpers.js";
 
-const BIN = fileURLToPath(new URL("../../bin/tsstack.js", import.meta.url));
 const built = existsSync(fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url)));
 const tmp = useTmpDirs("tsstack-e2e-crash-");
 
-const daemons: ChildProcess[] = [];
-afterEach(() => {
-  for (const d of daemons.splice(0)) if (d.exitCode === null && d.signalCode === null) d.kill("SIGKILL");
-});
-
-function startDaemon(root: string, socket: string): ChildProcess {
-  const log = openSync(join(root, "daemon.log"), "a");
-  const d = spawn(
-    process.execPath,
-    [BIN, "daemon", "--root", root, "--socket", socket, "--run-root", join(root, "run")],
-    {
-      stdio: ["ignore", log, log],
-    },
-  );
-  daemons.push(d);
-  return d;
-}
-
-async function connected(socket: string): Promise<ApiClient> {
-  const client = new ApiClient(socket);
-  await eventually(
-    async () => {
-      await client.ping();
-      return true;
-    },
-    { what: `the daemon on ${socket}` },
-  );
-  return client;
-}
+const daemons = useDaemons();
 
 describe.skipIf(!canRunContainers || !built)("the engine daemon survives kill -9", () => {
   it("leaves containers running, then re-adopts them and records exits that happened meanwhile", async () => {
     const root = await tmp();
     const socket = join(root, "engine.sock");
     await addTestImage(root);
-    const first = startDaemon(root, socket);
+    const first = daemons.start(root, socket);
     let client = await connected(socket);
     const runner = await client.createContainer({
       name: "runner",
@@ -77,7 +47,7 @@ describe.skipIf(!canRunContainers || !built)("the engine daemon survives kill -9
     // The quitter exits while no daemon runs.
     await new Promise((r) => setTimeout(r, 1500));
 
-    startDaemon(root, socket);
+    daemons.start(root, socket);
     client = await connected(socket);
     try {
       const r = await client.getContainer("runner").inspect();
@@ -97,8 +67,8 @@ describe.skipIf(!canRunContainers || !built)("the engine daemon survives kill -9
           .remove({ force: true })
           .catch(() => undefined);
       client.close();
-      for (const d of daemons) d.kill("SIGTERM");
-      await eventually(() => daemons.every((d) => d.exitCode !== null || d.signalCode !== null), {
+      for (const d of daemons.all) d.kill("SIGTERM");
+      await eventually(() => daemons.all.every((d) => d.exitCode !== null || d.signalCode !== null), {
         what: "the daemons to stop",
       });
     }

@@ -5,43 +5,20 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
-import type { ApplyOptions, ApplyRequest, StackProgress } from "../../src/api/stack-types.js";
-import { EngineStacks } from "../../src/reconciler/engine-stacks.js";
+import { describe, expect, it } from "vitest";
+import type { ApplyRequest, StackProgress } from "../../src/api/stack-types.js";
+import type { EngineStacks } from "../../src/reconciler/engine-stacks.js";
 import { LABEL_PROJECT } from "../../src/reconciler/labels.js";
 import type { EmbeddedRuntime } from "../../src/runtime/embedded.js";
-import { loadStack } from "../../src/spec/load.js";
 import { canRunContainers, eventually, useEngines } from "../helpers/engine.js";
+import { FIXTURES, request, useStacks } from "./helpers.js";
 
-const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
 const HEALTHCHECKS = existsSync(
   fileURLToPath(new URL("../../src/runtime/containers/health.ts", import.meta.url)),
 );
 
 const engines = useEngines();
-const opened: EngineStacks[] = [];
-// Registered after useEngines: runs before its clean-up (after-hooks run in reverse).
-afterEach(async () => {
-  for (const s of opened.splice(0)) await s.close();
-});
-
-async function stacksOn(root: string, engine: EmbeddedRuntime): Promise<EngineStacks> {
-  const s = await EngineStacks.open({
-    root,
-    runtime: engine,
-    applier: { pollMs: 50, dependencyTimeoutMs: 20_000, readyTimeoutMs: 20_000 },
-    loop: { backoffBaseMs: 200, backoffCapMs: 2000 },
-  });
-  opened.push(s);
-  return s;
-}
-
-function request(scenario: string, options: ApplyOptions = {}, extra: readonly string[] = []): ApplyRequest {
-  const dir = join(FIXTURES, scenario);
-  const files = [join(dir, "stack.yml"), ...extra.map((f) => join(dir, f))];
-  const loaded = loadStack({ files, workingDir: dir, environment: {}, homeDir: "/root" });
-  return { spec: loaded.spec, configFiles: loaded.files, workingDir: dir, options };
-}
+const stacksOn = useStacks();
 
 /** name → id, state of the project's containers. */
 async function containersOf(
