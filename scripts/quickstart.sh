@@ -18,9 +18,11 @@ echo
 tsstack compose -f examples/hello/stack.yml ps
 port="${WEB_PORT:-8080}"
 echo
-echo "==> wget -q -O - http://127.0.0.1:${port}/cgi-bin/status   (web calls the api by its service name)"
+url="http://127.0.0.1:${port}/cgi-bin/status"
+echo "==> GET $url   (web calls the api by its service name)"
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-  if out="$(wget -q -T 2 -O - "http://127.0.0.1:${port}/cgi-bin/status" 2>/dev/null)"; then break; fi
+  # Node's fetch: a fresh Debian need not have wget or curl.
+  if out="$(node -e 'fetch(process.argv[1], { signal: AbortSignal.timeout(2000) }).then((r) => r.ok ? r.text() : Promise.reject(new Error(String(r.status)))).then((t) => process.stdout.write(t), () => process.exit(1))' "$url" 2>/dev/null)"; then break; fi
   out=""
   sleep 0.5
 done

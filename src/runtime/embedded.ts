@@ -53,6 +53,7 @@ import {
   type ContainerNetworking,
   type ContainerVolumes,
 } from "./hooks.js";
+import { readImageConfig } from "./images/inspect.js";
 import { ImageStore } from "./images/store.js";
 import {
   VolumeManager,
@@ -62,7 +63,6 @@ import {
   type VolumePruneResult,
 } from "../volumes/manager.js";
 import type { RunConfig } from "./images/archive.js";
-import type { ImageConfig } from "./images/types.js";
 import {
   CONTAINER_NAME_RE,
   type CommitOptions,
@@ -691,7 +691,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
             "image/not-found",
             `No such image: ${config.Image} (pull it first: tsstack pull ${config.Image})`,
           );
-        const imageConfig = JSON.parse((await store.readBlob(image.id)).toString()) as ImageConfig;
+        const imageConfig = await readImageConfig(store, image);
         rec = {
           version: RECORD_VERSION,
           id,
@@ -1078,11 +1078,14 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
    * Resolves on the first of `events`, or when the engine closes (with the state as it is then).
    * Holds the event loop while waiting, as an in-flight request would: the exit watchers do not.
    */
-  #until(events: readonly string[]): Promise<void> {
+  #until(
+    events: readonly string[],
+    { keepAlive = true }: { readonly keepAlive?: boolean } = {},
+  ): Promise<void> {
     return new Promise((resolve) => {
-      const keepAlive = setInterval(() => undefined, 1 << 30);
+      const timer = keepAlive ? setInterval(() => undefined, 1 << 30) : undefined;
       const done = (): void => {
-        clearInterval(keepAlive);
+        clearInterval(timer);
         for (const e of events) this.#events.off(e, done);
         this.#events.off("close", done);
         resolve();
@@ -1235,19 +1238,10 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       const cur = this.#records.get(rec.id);
       return cur !== undefined && (cur.state.status === "running" || cur.state.status === "paused");
     };
+    // A follower is woken by the exit; it does not keep the process alive by itself.
     const gone =
       opts.follow === true && running()
-        ? new Promise<void>((resolve) => {
-            const done = (): void => {
-              this.#events.off(`die:${rec.id}`, done);
-              this.#events.off(`destroy:${rec.id}`, done);
-              this.#events.off("close", done);
-              resolve();
-            };
-            this.#events.on(`die:${rec.id}`, done);
-            this.#events.on(`destroy:${rec.id}`, done);
-            this.#events.on("close", done);
-          })
+        ? this.#until([`die:${rec.id}`, `destroy:${rec.id}`], { keepAlive: false })
         : undefined;
     return readLog(this.#paths(rec.id).log, opts, running, gone);
   }
