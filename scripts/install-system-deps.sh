@@ -8,9 +8,10 @@
 #   zstd, attr       zstd layers; overlayfs whiteout xattrs
 #   runc, conmon     the container runtime and its supervisor
 #   catatonit        the init for `init: true` (as podman uses)
+#   procps           ps, which `runc ps` (container top) and the tests' leftover checks run
 #   python3-minimal  bridges conmon's SOCK_SEQPACKET attach socket (Node cannot open one)
 set -euo pipefail
-PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon catatonit python3-minimal iproute2 iptables)
+PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon catatonit python3-minimal procps iproute2 iptables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
