@@ -108,8 +108,8 @@ async function tryCreate(path: string, content: string): Promise<boolean> {
     throw error;
   }
   try {
+    // No fsync: a lock means nothing after a power loss (the holder's pid is checked for staleness).
     await handle.writeFile(content);
-    await handle.sync();
   } catch (error) {
     await unlink(path).catch(() => undefined);
     throw error;

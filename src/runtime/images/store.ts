@@ -818,7 +818,11 @@ export class ImageStore implements ImageStoreApi {
       }
     }
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
-    await writeFileAtomic(join(this.#dir, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
+    const text = `${JSON.stringify(index, null, 2)}\n`;
+    const path = join(this.#dir, "index.json");
+    // Every open checks it; a write (with its fsyncs) only when it is behind.
+    if ((await readFile(path, "utf8").catch(() => undefined)) === text) return;
+    await writeFileAtomic(path, text);
   }
 }
 

@@ -1015,6 +1015,26 @@ describe("ImageStore: OCI layout and platforms", () => {
     expect(sha256(stdout)).toBe(image.manifestDigest);
   });
 
+  it("an open rewrites index.json only when it is behind db.json", async () => {
+    const root = await tmp();
+    const { store } = await openStore(root);
+    const image = makeImage([await makeLayer({ hello: "world" })]);
+    await putBlobs(store, image);
+    await store.addImage(image.manifest, { names: ["layout:v1"] });
+    await store.close();
+    const path = join(root, "images", "index.json");
+    const before = await stat(path);
+    const text = await readFile(path, "utf8");
+    const again = await ImageStore.open(root);
+    await again.close();
+    // Unchanged: not even rewritten (same inode: the atomic write would have replaced it).
+    expect((await stat(path)).ino).toBe(before.ino);
+    await writeFile(path, '{"schemaVersion":2,"manifests":[]}\n');
+    const third = await ImageStore.open(root);
+    await third.close();
+    expect(await readFile(path, "utf8")).toBe(text);
+  });
+
   it("selectManifest picks the host's os, architecture and best variant from an index", () => {
     const d = (n: number, platform: object) => ({
       mediaType: MediaType.ociManifest,
