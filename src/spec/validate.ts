@@ -9,7 +9,9 @@
  * otherwise we report one message built from the shapes the branches accept ("must be a string or
  * a list of strings, not a mapping").
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
+import type { Ajv2020, ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import type { Diagnostics } from "./diagnostics.js";
 import composeSpec from "./schema/compose-spec.json" with { type: "json" };
 import { isMapping, type SourceLocation, type SourceMap, type YamlPath } from "./source.js";
@@ -43,10 +45,43 @@ interface Compiled {
 }
 
 let compiled: Compiled | undefined;
+const require = createRequire(import.meta.url);
 
-/** Compiles the schema once per process, on first use; later validations reuse it. */
+type Check = (data: unknown) => boolean;
+let precompiled: Check | null | undefined;
+
+/**
+ * The validator scripts/build-validator.mjs precompiled from this very schema (next to this module
+ * in dist/), or null: running from the sources (tests), or a file built from another schema. It
+ * only says valid or not; reports come from the full ajv below.
+ */
+function precompiledCheck(): Check | null {
+  if (precompiled === undefined) {
+    precompiled = null;
+    try {
+      const mod = require("./compose-validator.cjs") as Check & { schemaHash?: unknown };
+      const hash = createHash("sha256").update(JSON.stringify(composeSpec)).digest("hex");
+      if (typeof mod === "function" && mod.schemaHash === hash) precompiled = mod;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw e;
+    }
+  }
+  return precompiled;
+}
+
+/** Whether validation uses the validator precompiled at build time (tests check the built CLI does). */
+export function usesPrecompiledValidator(): boolean {
+  return precompiledCheck() !== null;
+}
+
+/**
+ * Compiles the schema once per process, on first use; later validations reuse it. With the
+ * precompiled check in place, only an invalid stack file pays for it (its errors need `verbose`).
+ */
 function compiler(): Compiled {
   if (compiled === undefined) {
+    // Loaded on use: ajv itself takes ~40 ms to load, which a valid stack file never needs.
+    const { Ajv2020 } = require("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
     // verbose: errors carry `schema`, `parentSchema` and `data`, which the translation needs.
     // strict: false because the upstream schema uses annotations ajv's strict mode rejects.
     // code.optimize: false halves compile time (~0.2 s instead of ~0.4 s, paid by every CLI run)
@@ -77,6 +112,7 @@ function branchValidator(branch: SchemaNode): ValidateFunction {
  * `ctx.diags`, each with its YAML path and file:line:col. Reports nothing for a valid model.
  */
 export function validateSchema(model: unknown, ctx: ValidationContext): void {
+  if (precompiledCheck()?.(model) === true) return;
   const { validate } = compiler();
   if (validate(model)) return;
   const found = translate(validate.errors ?? [], { root: model, base: [], data: model }, ctx.sources);
