@@ -13,7 +13,7 @@ import { createHash, randomBytes, randomInt } from "node:crypto";
 import { EventEmitter, on } from "node:events";
 import { existsSync, watch, type FSWatcher } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
-import { cpus, release, totalmem } from "node:os";
+import { constants as osConstants, cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { writeFileAtomic } from "../common/atomic.js";
@@ -31,10 +31,12 @@ import { attachConmon } from "./containers/attach.js";
 import {
   CONMON_PATHS,
   findBinary,
+  processStartTime,
   releaseExited,
   RUNC_PATHS,
   runc,
   runcState,
+  signalIfSame,
   startConmon,
 } from "./containers/conmon.js";
 import { readLog } from "./containers/logs.js";
@@ -492,6 +494,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     await unlink(p.exitFile).catch(() => undefined);
     rec.state.status = "exited";
     rec.state.pid = 0;
+    delete rec.state.pidStart;
     rec.state.conmonPid = 0;
     rec.state.exitCode = Number.isSafeInteger(exitCode) ? exitCode : 255;
     rec.state.oomKilled = oom;
@@ -1118,6 +1121,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       }
       rec.state.status = "running";
       rec.state.pid = pid;
+      rec.state.pidStart = await processStartTime(pid);
       rec.state.conmonPid = Number.parseInt(await readFile(p.conmonPid, "utf8").catch(() => "0"), 10) || 0;
       rec.state.startedAt = startedAt;
       rec.state.finishedAt = ZERO_TIME;
@@ -1209,6 +1213,20 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     const sig = signal.toUpperCase().replace(/^SIG/, "");
     if (!/^(\d{1,2}|[A-Z0-9+-]+)$/.test(sig))
       throw new TsstackError("container/invalid-signal", `invalid signal "${signal}"`);
+    // A running container's init is signalled directly, as `runc kill` would (a runc process saved
+    // on every stop): only while the pid still names the process started, and for signals Node
+    // knows. Anything else (a paused container, a real-time signal, an older record) goes to runc.
+    const number: number | undefined = /^\d+$/.test(sig)
+      ? Number(sig)
+      : (osConstants.signals as Partial<Record<string, number>>)[`SIG${sig}`];
+    if (
+      rec.state.status === "running" &&
+      number !== undefined &&
+      number > 0 &&
+      rec.state.pidStart !== undefined &&
+      (await signalIfSame(rec.state.pid, rec.state.pidStart, number))
+    )
+      return;
     await runc(
       this.#runc,
       this.#runcRoot,

@@ -283,6 +283,39 @@ export async function runcState(
   }
 }
 
+/**
+ * A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined when
+ * the process is gone. With the pid it names one process for good: pids are reused, start times are
+ * not (runc checks the same before it signals a container's init).
+ */
+export async function processStartTime(pid: number): Promise<string | undefined> {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  let stat: string;
+  try {
+    stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so count from the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return fields[19];
+}
+
+/**
+ * Sends `signal` (a number) to `pid` if it is still the process that started at `startTime`; false
+ * when it is not (gone, or the pid now names another process), so the caller can ask runc instead.
+ */
+export async function signalIfSame(pid: number, startTime: string, signal: number): Promise<boolean> {
+  if ((await processStartTime(pid)) !== startTime) return false;
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw e;
+  }
+}
+
 /** Whether a process exists (signal 0; EPERM still means it exists). */
 export function processAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;

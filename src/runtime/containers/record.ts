@@ -32,6 +32,11 @@ export interface ContainerRecord {
     status: ContainerStatus;
     /** Host pid of the container's init while running. */
     pid: number;
+    /**
+     * That process's start time (field 22 of /proc/<pid>/stat): with the pid, its identity, so a
+     * signal never reaches a process that reused the pid. Absent in records of older engines.
+     */
+    pidStart?: string;
     conmonPid: number;
     exitCode: number;
     oomKilled: boolean;
