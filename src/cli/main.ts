@@ -2,43 +2,24 @@
  * The `tsstack` command line. Subcommands follow `docker compose`: same flags, same output shapes,
  * errors on stderr, machine output on stdout, exit codes 0 (ok), 1 (failure), 2 (usage/invalid input).
  */
-import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
-import { TsstackError } from "../common/errors.js";
-import { formatIssue, SpecError } from "../spec/diagnostics.js";
-import { configCommand, UsageError } from "./commands/config.js";
+import type { Command } from "commander";
+import { configCommand } from "./commands/config.js";
 import { COMPOSE_COMMAND_NAMES, composeCommands } from "./commands/compose/commands.js";
 import { daemonCommand } from "./commands/daemon.js";
 import { CONTAINER_COMMAND_NAMES, containerCommands } from "./commands/container.js";
-import { ExitStatus } from "./commands/container/exit-codes.js";
 import { IMAGE_COMMAND_NAMES, imageCommands } from "./commands/image.js";
 import { LOGIN_COMMAND_NAMES, loginCommands } from "./commands/login.js";
 import { NETWORK_COMMAND_NAMES, networkCommands } from "./commands/network.js";
 import { VOLUME_COMMAND_NAMES, volumeCommands } from "./commands/volume.js";
 import { addEngineOptions } from "./engine-options.js";
-import { ExitCode, processIo, type CliIo } from "./io.js";
+import { processIo, type CliIo } from "./io.js";
 import { addProjectOptions } from "./project-options.js";
+import { newProgram, runProgram } from "./run.js";
 
-/** package.json sits two levels up from both src/cli and dist/cli. */
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  };
-  return pkg.version;
-}
+export { isInvalidInput } from "./run.js";
 
 export function buildProgram(io: CliIo): Command {
-  const program = new Command("tsstack")
-    .description(
-      "Declarative multi-container orchestrator: Compose-compatible stack files in, running containers out.",
-    )
-    .version(version(), "-v, --version", "print the version")
-    .configureOutput({
-      writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
-    })
-    .exitOverride()
-    .showHelpAfterError("(run with --help for usage)");
+  const program = newProgram(io);
   addProjectOptions(program);
   addEngineOptions(program);
   configCommand(program, io);
@@ -60,37 +41,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   // for them, program options count only before the subcommand name, as docker's global flags do.
   const sub = subcommandName(program, argv);
   if (sub !== undefined && DOCKER_STYLE_COMMANDS.has(sub)) program.enablePositionalOptions();
-  try {
-    await program.parseAsync([...argv], { from: "user" });
-    return ExitCode.ok;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // --help and --version end through here too, with exit code 0.
-      if (e.exitCode === 0) return ExitCode.ok;
-      return ExitCode.usage;
-    }
-    if (e instanceof ExitStatus) {
-      // `run`, `exec`, `start -a`: the container's own exit code, or docker's 125/126/127.
-      if (e.message !== "") io.stderr.write(`tsstack: ${e.message}\n`);
-      return e.exitCode;
-    }
-    if (e instanceof UsageError) {
-      io.stderr.write(`tsstack: ${e.message}\n`);
-      return ExitCode.usage;
-    }
-    if (e instanceof SpecError) {
-      io.stderr.write(`${e.message}\n`);
-      for (const w of e.issues.filter((i) => i.severity === "warning"))
-        io.stderr.write(`  ${formatIssue(w)}\n`);
-      return ExitCode.usage;
-    }
-    if (e instanceof TsstackError) {
-      io.stderr.write(`tsstack: ${e.message}\n`);
-      return isInvalidInput(e.code) ? ExitCode.usage : ExitCode.failure;
-    }
-    io.stderr.write(`tsstack: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return ExitCode.failure;
-  }
+  return runProgram(program, argv, io);
 }
 
 const DOCKER_STYLE_COMMANDS = new Set([
@@ -115,17 +66,4 @@ function subcommandName(program: Command, argv: readonly string[]): string | und
     if (option?.required === true) i++;
   }
   return undefined;
-}
-
-/**
- * Errors caused by what the user gave (a stack file, an image reference, an archive or layer that is
- * malformed or hostile) exit 2 like usage errors; failures of the world (registry down, disk full) exit 1.
- */
-export function isInvalidInput(code: string): boolean {
-  return (
-    code.startsWith("spec/") ||
-    /\/invalid(-|$)/.test(code) ||
-    code === "layer/hostile" ||
-    code === "layer/corrupt"
-  );
 }
