@@ -14,18 +14,15 @@
  *   node --import tsx bench/container-start.ts        (BENCH_RUNS=15)
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { release, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiClient } from "../src/api/client.js";
-import { buildRuntimeSpec } from "../src/runtime/containers/oci-spec.js";
 import { EmbeddedRuntime } from "../src/runtime/embedded.js";
-import { ImageStore } from "../src/runtime/images/store.js";
-import type { ImageConfig } from "../src/runtime/images/types.js";
 import { addTestImage } from "../test/helpers/engine.js";
+import { copyImageRootfs, RUNC, writeRawBundle } from "./raw-runc.js";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 15);
-const RUNC = ["/usr/sbin/runc", "/usr/bin/runc"].find((p) => existsSync(p)) ?? "runc";
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -56,28 +53,10 @@ try {
   const imageId = await addTestImage(root, "busybox:latest");
 
   // raw runc: a bundle with the image's layers copied into a plain directory.
-  const store = await ImageStore.open(root);
-  const record = await store.resolve(imageId);
-  if (record === undefined) throw new Error("bench image missing");
-  const image = JSON.parse((await store.readBlob(record.id)).toString()) as ImageConfig;
   const bundle = join(work, "bundle");
   const rootfs = join(bundle, "rootfs");
-  mkdirSync(rootfs, { recursive: true });
-  for (const snap of store.snapshotPaths(record))
-    cpSync(snap, rootfs, { recursive: true, verbatimSymlinks: true });
-  await store.close();
-  const spec = buildRuntimeSpec(
-    image,
-    { cmd: ["true"] },
-    {
-      rootfs,
-      hostname: "bench",
-      passwd: readFileSync(join(rootfs, "etc/passwd"), "utf8"),
-      kernelVersion: release(),
-      cgroupsPath: "/tsstack-bench/raw",
-    },
-  );
-  writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+  const image = await copyImageRootfs(root, imageId, rootfs);
+  writeRawBundle(bundle, { image, rootfs, cmd: ["true"], cgroupsPath: "/tsstack-bench/raw" });
   const runcRoot = join(work, "runc");
   let n = 0;
   const raw = await timeRuns(() => {

@@ -30,7 +30,9 @@ import { ApiClient } from "../src/api/client.js";
 import { StackClient } from "../src/api/stack-client.js";
 import type { StackProgress } from "../src/api/stack-types.js";
 import { applyRequest } from "../src/cli/commands/compose/apply-options.js";
+import type { ImageConfig } from "../src/runtime/images/types.js";
 import { loadStack } from "../src/spec/load.js";
+import { copyImageRootfs, RUNC, writeRawBundle } from "./raw-runc.js";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const SIZES = (process.env["BENCH_SIZES"] ?? "20,50").split(",").map(Number);
@@ -217,6 +219,8 @@ interface Row {
   tsNoChange: number[];
   tsNoChangeApi: number[];
   dcNoChange: number[];
+  /** The floor (network none only): N × raw `runc run -d`, see rawFloor. */
+  rawUp: number[];
 }
 const rows: Row[] = [];
 const crash = { ts: [] as number[], dc: [] as number[] };
@@ -319,6 +323,60 @@ function importDockerImage(env: NodeJS.ProcessEnv): void {
     env,
     tar.stdout,
   );
+}
+
+/**
+ * The floor of `up -d` on this machine: n × `runc run -d` of the same sleeping command on a plain
+ * copy of the image, 4 at a time (the applier's parallelism), timed until all are running; then all
+ * are deleted. No CLI, engine, overlay, supervisor or network: what runc alone costs.
+ */
+let rawSetup: { image: ImageConfig; rootfs: string } | undefined;
+let rawRuns = 0;
+async function rawFloor(n: number): Promise<number> {
+  if (rawSetup === undefined) {
+    const rootfs = join(work, "raw", "rootfs");
+    rawSetup = { rootfs, image: await copyImageRootfs(root, TS_IMAGE, rootfs) };
+  }
+  const setup = rawSetup;
+  const runcRoot = join(work, "raw", "runc");
+  const ids = Array.from({ length: n }, (_, i) => `tsbraw-${String(rawRuns)}-${String(i)}`);
+  rawRuns++;
+  for (const id of ids)
+    writeRawBundle(join(work, "raw", id), {
+      ...setup,
+      cmd: ["sleep", "3600"],
+      cgroupsPath: `/tsstack-bench-floor/${id}`,
+    });
+  const runOne = (id: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      // stdio ignored: a detached container keeps whatever runc's stdio was open.
+      const child = spawn(RUNC, ["--root", runcRoot, "run", "-d", "--bundle", join(work, "raw", id), id], {
+        stdio: "ignore",
+      });
+      child.on("error", reject);
+      child.on("exit", (code) => {
+        if (code === 0) resolve();
+        else reject(new Error(`runc run -d ${id} exited ${String(code)}`));
+      });
+    });
+  let next = 0;
+  const t0 = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < ids.length) await runOne(ids[next++] ?? "");
+      }),
+    );
+    return performance.now() - t0;
+  } finally {
+    for (const id of ids) spawnSync(RUNC, ["--root", runcRoot, "delete", "--force", id]);
+    for (const controller of readdirSync("/sys/fs/cgroup"))
+      try {
+        rmdirSync(join("/sys/fs/cgroup", controller, "tsstack-bench-floor"));
+      } catch {
+        // not this controller, or v2 (the unified one below)
+      }
+  }
 }
 
 function tsUp(file: string): number {
@@ -446,6 +504,7 @@ try {
         tsNoChange: [],
         tsNoChangeApi: [],
         dcNoChange: [],
+        rawUp: [],
       };
       rows.push(row);
       for (let run = 0; run < RUNS; run++) {
@@ -455,6 +514,7 @@ try {
           row.tsNoChangeApi.push(...(await tsNoChangeApi(tsFile)));
         }
         row.tsDown.push(tsDown(tsFile));
+        if (network === "none") row.rawUp.push(await rawFloor(n));
         if (denv !== undefined) {
           row.dcUp.push(dcUp(denv, name, dcFile));
           if (run === 0) for (let i = 0; i < RUNS; i++) row.dcNoChange.push(dcUp(denv, name, dcFile));
@@ -571,6 +631,14 @@ for (const r of rows) {
       col(Number.isNaN(dd) ? "-" : `${(td / dd).toFixed(2)}x`, 12),
   );
 }
+for (const r of rows)
+  if (r.rawUp.length > 0) {
+    const [raw, du] = [median(r.rawUp), median(r.dcUp)];
+    console.log(
+      `  floor ${col(String(r.n), 3)} x raw runc run -d, 4 at a time (no CLI, engine, overlay, conmon):` +
+        ` ${fmt(raw)}${Number.isNaN(du) ? "" : ` = ${(raw / du).toFixed(2)}x docker-compose`}`,
+    );
+  }
 console.log("  (target: up -d of 20 services <= 0.15x docker-compose)");
 console.log(`no-change up -d right after up, median of ${String(RUNS)} (target <= 100 ms):`);
 for (const r of rows)
