@@ -43,7 +43,7 @@ export function engineSocket(flags: EngineFlags, io: CliIo): string {
  */
 export async function connectDaemon(cmd: Command, io: CliIo): Promise<ApiClient> {
   // Loaded on use: --help and the commands that do not talk to the engine need no HTTP client.
-  const { connectEngine } = await import("../api/daemon.js");
+  const { connectEngine } = await import("../api/connect.js");
   const flags = cmd.optsWithGlobals<EngineFlags>();
   return connectEngine({
     root: engineRoot(flags, io),

@@ -74,6 +74,11 @@ describe("the daemon's own entry", () => {
       const forOthers = loaded(["--version"]);
       expect(forOthers).toContain("dist/cli/main.js");
       expect(forOthers).not.toContain("dist/cli/daemon-main.js");
+      // A command that talks to the engine loads the client side only, not the engine itself.
+      const forPs = loaded(["--socket", join(dir, "none.sock"), "ps"]);
+      expect(forPs).toContain("dist/api/connect.js");
+      expect(forPs).not.toContain("dist/api/daemon.js");
+      expect(forPs).not.toContain("dist/runtime/embedded.js");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
