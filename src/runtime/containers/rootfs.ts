@@ -10,7 +10,6 @@
  * container is not running (before start, after stop) or is paused (the engine freezes the cgroup
  * around `docker cp`), as Docker does since CVE-2018-15664.
  */
-import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import {
   chmod,
@@ -28,6 +27,7 @@ import {
 import { dirname, join, posix, resolve } from "node:path";
 
 import { TsstackError } from "../../common/errors.js";
+import { ShellRunner } from "../../common/shell.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Mounting
@@ -203,19 +203,19 @@ async function runMount(what: string, args: string[], cwd?: string): Promise<voi
   }
 }
 
-/** Runs a command to completion; never rejects (a failure to start is exit code null). */
+let hostTools: ShellRunner | undefined;
+
+/**
+ * Runs mount/umount to completion through one long-lived shell (common/shell.ts: no fork of the
+ * daemon per call); never rejects (a failure to run at all is exit code null). `stderr` is the
+ * command's merged output, which is its error output for these tools.
+ */
 function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((done) => {
-    execFile(
-      cmd,
-      args,
-      { cwd, env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" } },
-      (error, _stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
-        done({ code, stderr: (stderr || (error?.message ?? "")).trim() });
-      },
-    );
-  });
+  hostTools ??= new ShellRunner("rootfs/command-failed");
+  return hostTools.status(cmd, args, { cwd }).then(
+    ({ code, output }) => ({ code, stderr: output.trim() }),
+    (error: unknown) => ({ code: null, stderr: error instanceof Error ? error.message : String(error) }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
