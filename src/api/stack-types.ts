@@ -18,6 +18,11 @@ export interface ApplyOptions {
   readonly removeOrphans?: boolean;
   readonly forceRecreate?: boolean;
   readonly noRecreate?: boolean;
+  /**
+   * Recreated containers get fresh anonymous volumes instead of their predecessors', which are removed
+   * with them (`--renew-anon-volumes`). One-shot, as `forceRecreate`. Default false.
+   */
+  readonly renewAnonVolumes?: boolean;
   /** `--scale svc=n`, over deploy.replicas / scale. */
   readonly scale?: Readonly<Record<string, number>>;
   /** Only these services (and their dependencies). */

@@ -15,6 +15,11 @@
  * `rename({name})` when the runtime offers it, and otherwise replaces the container a second time
  * under its final name: start-first keeps a running replica throughout, at the cost of one more
  * container start.
+ *
+ * A replacement mounts the old container's anonymous volumes the plan lists (`inheritVolumes`) instead
+ * of fresh ones, and removes the old container without them; with the plan's `removeVolumes` the old
+ * container's anonymous volumes go with it. The engine counts a volume in use while any container
+ * (running or not) mounts it, so during a start-first replacement old and new container share it.
  */
 import { TsstackError } from "../common/errors.js";
 import type { ContainerInspect } from "../runtime/runtime.js";
@@ -22,8 +27,8 @@ import type { StackProgress } from "../api/stack-types.js";
 import type { StackSpec } from "../spec/types.js";
 import type { DesiredDependency, DesiredService, DesiredStack } from "./desired.js";
 import { LABEL_NETWORK, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME } from "./labels.js";
-import type { Operation, Plan } from "./plan.js";
-import { containerName, containerOptionsFor, serviceImage } from "./service-container.js";
+import type { InheritedVolume, Operation, Plan } from "./plan.js";
+import { containerName, containerOptionsFor, normalizeTarget, serviceImage } from "./service-container.js";
 import type { StackRuntime } from "./stack-runtime.js";
 
 /** What the plan was made from: the translation of operations into engine calls needs it. */
@@ -304,12 +309,23 @@ class Applier {
     return containerName(this.ctx.spec, svc.name, replica);
   }
 
-  async #createContainer(svc: DesiredService, replica: number, name: string): Promise<string> {
+  /** Creates replica `replica` of `svc` as `name`, mounting `inherited` volumes where it would get anonymous ones. */
+  async #createContainer(
+    svc: DesiredService,
+    replica: number,
+    name: string,
+    inherited: readonly InheritedVolume[] = [],
+  ): Promise<string> {
     const { spec, desired } = this.ctx;
     const netNames = new Map(desired.networks.map((n) => [n.key, n.name]));
     const volNames = new Map(desired.volumes.map((v) => [v.key, v.name]));
     const body = containerOptionsFor(spec, svc.name, replica, {
       configHash: svc.configHash,
+      // Compose's image label; what the planner compares is the engine's own record of the image id.
+      ...(svc.imageId !== undefined ? { imageDigest: svc.imageId } : {}),
+      ...(inherited.length > 0
+        ? { inheritedVolumes: new Map(inherited.map((v) => [normalizeTarget(v.target), v.name])) }
+        : {}),
       networkNames: (key) => netNames.get(key) ?? spec.networks[key]?.name ?? `${spec.name}_${key}`,
       volumeNames: (key) => volNames.get(key) ?? spec.volumes[key]?.name ?? `${spec.name}_${key}`,
       ...(this.ctx.workingDir !== undefined ? { workingDir: this.ctx.workingDir } : {}),
@@ -331,9 +347,11 @@ class Applier {
     const replica = required(op, op.replica, "replica");
     const old = required(op, op.container, "container");
     await this.#stop(old.id, undefined);
-    await this.#remove(old.id, false);
+    // Without its anonymous volumes unless they are renewed: the new container takes them over. Between
+    // the two, no container uses them (only a `volume prune` right then could take them).
+    await this.#remove(old.id, op.removeVolumes === true);
     const final = this.#finalName(svc, replica);
-    const id = await this.#createContainer(svc, replica, final);
+    const id = await this.#createContainer(svc, replica, final, op.inheritVolumes);
     await this.#waitForDependencies(op);
     await this.#rt.getContainer(id).start();
     // A failed replacement stays, as Swarm leaves it: what follows is the loop's call (pause or roll back).
@@ -351,7 +369,8 @@ class Applier {
     const old = required(op, op.container, "container");
     const final = this.#finalName(svc, replica);
     const temp = `${old.id.slice(0, 12)}_${final}`;
-    const id = await this.#createContainer(svc, replica, temp);
+    // Inherited volumes are mounted by both containers until the old one goes.
+    const id = await this.#createContainer(svc, replica, temp, op.inheritVolumes);
     try {
       await this.#waitForDependencies(op);
       await this.#rt.getContainer(id).start();
@@ -359,18 +378,20 @@ class Applier {
       // Watched while the old one still serves: a failed replacement leaves the replica as it was.
       if (op.rollout !== undefined) await this.#monitor(id, temp, op.rollout.monitor);
     } catch (error) {
-      // The old container still serves; the failed new one must not stay around as a duplicate.
-      await this.#remove(id, false).catch(() => undefined);
+      // The old container still serves; the failed new one must not stay around as a duplicate. Its
+      // fresh anonymous volumes go with it; inherited ones stay, the old container still uses them.
+      await this.#remove(id, true).catch(() => undefined);
       throw error;
     }
     await this.#stop(old.id, undefined);
-    await this.#remove(old.id, false);
+    await this.#remove(old.id, op.removeVolumes === true);
     await this.#rename(op, id, final);
   }
 
   /**
    * Gives container `id` the name `name`: the runtime's rename when it has one, else a new container
-   * (current config) under `name`, started when the old one ran, then the old one removed.
+   * (current config, the anonymous volumes of `id`) under `name`, started when the old one ran, then the
+   * old one removed.
    */
   async #rename(op: Operation, id: string, name: string): Promise<void> {
     const handle = this.#rt.getContainer(id) as { rename?: (o: { readonly name: string }) => Promise<void> };
@@ -380,8 +401,16 @@ class Applier {
     }
     const svc = this.#service(op);
     const replica = required(op, op.replica, "replica");
-    const running = (await this.#rt.getContainer(id).inspect()).State.Running;
-    const next = await this.#createContainer(svc, replica, name);
+    const info = await this.#rt.getContainer(id).inspect();
+    const running = info.State.Running;
+    // The same container under another name: it keeps its data, whatever the replacement that led here.
+    const anonymous = new Set(svc.anonymousVolumes);
+    const volumes = info.Mounts.flatMap((m) =>
+      m.Type === "volume" && m.Name !== undefined && anonymous.has(normalizeTarget(m.Destination))
+        ? [{ name: m.Name, target: normalizeTarget(m.Destination) }]
+        : [],
+    );
+    const next = await this.#createContainer(svc, replica, name, volumes);
     if (running) {
       await this.#rt.getContainer(next).start();
       try {

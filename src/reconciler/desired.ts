@@ -1,14 +1,16 @@
 /**
  * What a stack should look like, reduced to what the planner compares: per service the number of
- * replicas, the config hash, dependencies and update policy; the networks and volumes to exist. Built
- * from a `StackSpec` (pure).
+ * replicas, the config hash, the image id its reference resolves to, dependencies and update policy;
+ * the networks and volumes to exist. Built from a `StackSpec` and what the caller found out about the
+ * services' images (pure).
  */
 import { TsstackError, internalError } from "../common/errors.js";
 import { taskFor } from "../scheduler/tasks.js";
 import type { Task } from "../scheduler/types.js";
 import { serviceConfigHash } from "../spec/canonical.js";
-import type { StackSpec, UpdateConfigSpec } from "../spec/types.js";
+import type { ServiceSpec, StackSpec, UpdateConfigSpec } from "../spec/types.js";
 import type { FailureAction } from "./plan.js";
+import { normalizeTarget, serviceImage } from "./service-container.js";
 
 export type DependencyCondition = "service_started" | "service_healthy" | "service_completed_successfully";
 
@@ -38,8 +40,29 @@ export interface UpdatePolicy {
   readonly maxFailureRatio: number;
 }
 
+/** What the engine's image store says about an image reference, as looked up by the caller. */
+export interface ImageFacts {
+  /** The image id (`sha256:…`) the reference resolves to now. */
+  readonly id: string;
+  /** The image's `VOLUME` paths. */
+  readonly volumes: readonly string[];
+}
+
 export interface DesiredService {
   readonly name: string;
+  /** The image reference the service runs (`image`, or `<project>-<service>` for a built one). */
+  readonly image: string;
+  /**
+   * The id `image` resolves to in the engine's store now; absent when it was not looked up or is not
+   * there. A container created from another id runs an outdated image.
+   */
+  readonly imageId?: string;
+  /**
+   * Targets (normalized paths) where the service's containers get anonymous volumes: its `volumes`
+   * entries without a source, and the image's `VOLUME`s nothing else is mounted on (only when the
+   * image was looked up). A replacement container can take the old one's volumes over there.
+   */
+  readonly anonymousVolumes: readonly string[];
   /** `replicated`: `replicas` containers; `global`: one per node (one on a single node). */
   readonly mode: "replicated" | "global";
   readonly replicas: number;
@@ -88,6 +111,11 @@ export interface DesiredOptions {
    * previous spec of a service with its `rollback_config` (the config hash stays the previous one's).
    */
   readonly updateConfig?: Readonly<Record<string, UpdateConfigSpec>>;
+  /**
+   * The services' images as the engine's store has them, by reference (`serviceImage`). A reference
+   * missing here leaves `imageId` unset and contributes no image `VOLUME`s. Default: none.
+   */
+  readonly images?: ReadonlyMap<string, ImageFacts>;
   /** Injected for tests; default `serviceConfigHash`. */
   readonly hash?: (spec: StackSpec, service: string) => string;
 }
@@ -143,8 +171,13 @@ function desiredService(
       `service "${name}" sets container_name "${svc.container_name}", so it cannot have ${String(replicas)} replicas`,
     );
   const u = opts.updateConfig?.[name] ?? svc.deploy?.update_config;
+  const image = serviceImage(spec, name);
+  const facts = opts.images?.get(image);
   return {
     name,
+    image,
+    ...(facts !== undefined ? { imageId: facts.id } : {}),
+    anonymousVolumes: anonymousTargets(svc, facts?.volumes ?? []),
     mode,
     replicas,
     configHash: hash(spec, name),
@@ -180,6 +213,28 @@ function desiredService(
 }
 
 const DEFAULT_MONITOR_MS = 5000;
+
+/**
+ * Where the engine gives the service's containers anonymous volumes: `volumes` entries of type volume
+ * without a source, then the image's `VOLUME`s that no other mount (nor a `tmpfs` entry) covers, as the
+ * engine's mount parsing does. In file order, without duplicates.
+ */
+function anonymousTargets(svc: ServiceSpec, imageVolumes: readonly string[]): string[] {
+  const out = new Set<string>();
+  const mounted = new Set<string>();
+  for (const v of svc.volumes ?? []) {
+    if (v.target === undefined) continue;
+    const target = normalizeTarget(v.target);
+    mounted.add(target);
+    if (v.type === "volume" && v.source === undefined) out.add(target);
+  }
+  for (const t of svc.tmpfs ?? []) mounted.add(normalizeTarget(t.split(":")[0] ?? t));
+  for (const path of imageVolumes) {
+    const target = normalizeTarget(path);
+    if (!mounted.has(target)) out.add(target);
+  }
+  return [...out];
+}
 
 function failureAction(a: string | undefined): FailureAction {
   return a === "continue" || a === "rollback" ? a : "pause";

@@ -7,6 +7,7 @@
 import { createActor, fromCallback, fromPromise, type ActorOptions, type AnyActorLogic } from "xstate";
 import { TsstackError } from "../common/errors.js";
 import { imagesInUse } from "../runtime/containers/record.js";
+import { readImageConfig } from "../runtime/images/inspect.js";
 import { ImageStore } from "../runtime/images/store.js";
 import type {
   ApplyRequest,
@@ -18,7 +19,7 @@ import type {
 } from "../api/stack-types.js";
 import type { StackSpec } from "../spec/types.js";
 import { applyPlan, type ApplierOptions, type ApplyOutcome } from "./applier.js";
-import { desiredStack, type DesiredStack } from "./desired.js";
+import { desiredStack, type DesiredStack, type ImageFacts } from "./desired.js";
 import { LABEL_CONFIG_FILES, LABEL_PROJECT } from "./labels.js";
 import {
   stackLoopMachine,
@@ -30,6 +31,7 @@ import {
 import type { ObservedStack } from "./observed.js";
 import type { Plan } from "./plan.js";
 import { plan as makePlan, planDown } from "./planner.js";
+import { serviceImage } from "./service-container.js";
 import { STACK_NAME_RE, StackStore } from "./stack-store.js";
 import { observeStack, type StackRuntime } from "./stack-runtime.js";
 
@@ -55,6 +57,12 @@ export interface EngineStacksOptions {
   readonly log?: (line: string) => void;
   /** Whether an image is in the store. Default: the image store under `root`. */
   readonly hasImage?: (ref: string) => Promise<boolean>;
+  /**
+   * The id and `VOLUME`s of each of `refs` the store has (missing ones left out); every plan looks the
+   * stack's images up, to recreate containers whose image changed under its tag and to know where they
+   * get anonymous volumes. Default: the image store under `root`.
+   */
+  readonly inspectImages?: (refs: readonly string[]) => Promise<ReadonlyMap<string, ImageFacts>>;
   /** Loop timing (resync, backoff); defaults as in `LoopInput`. */
   readonly loop?: Omit<LoopInput, "name">;
   /** Applier tuning (parallelism, timeouts, polling); defaults as in `ApplierOptions`. */
@@ -83,6 +91,7 @@ export class EngineStacks implements StackService {
   readonly #store: StackStore;
   readonly #log: (line: string) => void;
   readonly #hasImage: (ref: string) => Promise<boolean>;
+  readonly #inspectImages: (refs: readonly string[]) => Promise<ReadonlyMap<string, ImageFacts>>;
   readonly #loops = new Map<string, Entry>();
   readonly #listeners = new Map<string, Set<(p: StackProgress) => void>>();
   readonly #closing = new AbortController();
@@ -93,6 +102,7 @@ export class EngineStacks implements StackService {
     this.#store = new StackStore(opts.root);
     this.#log = opts.log ?? (() => undefined);
     this.#hasImage = opts.hasImage ?? ((ref) => imageInStore(opts.root, ref));
+    this.#inspectImages = opts.inspectImages ?? ((refs) => imagesInStore(opts.root, refs));
     this.#now = opts.now ?? Date.now;
   }
 
@@ -160,11 +170,12 @@ export class EngineStacks implements StackService {
   async plan(name: string, req: ApplyRequest): Promise<PlanResponse> {
     this.#checkOpen();
     checkRequest(name, req);
-    const desired = desiredOf(req);
+    const desired = desiredOf(req, undefined, await this.#imagesOf(req));
     const observed = await observeStack(this.#rt, name);
     const p = planFor(req, desired, observed, {
       startStopped: true,
       forceRecreate: req.options?.forceRecreate === true,
+      renewAnonVolumes: req.options?.renewAnonVolumes === true,
     });
     return planResponse(p);
   }
@@ -293,12 +304,12 @@ export class EngineStacks implements StackService {
     const machine = stackLoopMachine.provide({
       actors: {
         observe: fromPromise(({ input }) => observeStack(this.#rt, input.name)),
-        plan: fromPromise(({ input }) => {
-          const desired = desiredOf(input.request, input.updateConfig);
+        plan: fromPromise(async ({ input }) => {
+          const desired = desiredOf(input.request, input.updateConfig, await this.#imagesOf(input.request));
           const p = planFor(input.request, desired, input.observed, input);
           if (!p.isEmpty) this.#log(`stacks: stack ${input.name}: plan\n${p.toString()}`);
           this.#emit(input.name, { type: "plan", text: p.toString() });
-          return Promise.resolve({ plan: p, desired });
+          return { plan: p, desired };
         }),
         apply: fromPromise(async ({ input, signal }) => {
           const outcome = await applyPlan(
@@ -407,6 +418,12 @@ export class EngineStacks implements StackService {
     for (const fn of this.#listeners.get(name) ?? []) fn(p);
   }
 
+  /** The store's facts about the images of the request's services. */
+  #imagesOf(req: ApplyRequest): Promise<ReadonlyMap<string, ImageFacts>> {
+    const refs = new Set(Object.keys(req.spec.services).map((s) => serviceImage(req.spec, s)));
+    return this.#inspectImages([...refs]);
+  }
+
   #checkOpen(): void {
     if (this.#closing.signal.aborted)
       throw new TsstackError("engine/closed", "the engine's stacks are closed");
@@ -487,12 +504,17 @@ function checkRequest(name: string, req: ApplyRequest): void {
   desiredOf(req);
 }
 
-function desiredOf(req: ApplyRequest, updateConfig?: PlanInput["updateConfig"]): DesiredStack {
+function desiredOf(
+  req: ApplyRequest,
+  updateConfig?: PlanInput["updateConfig"],
+  images?: ReadonlyMap<string, ImageFacts>,
+): DesiredStack {
   const o = req.options ?? {};
   return desiredStack(req.spec, {
     ...(o.scale !== undefined ? { scale: o.scale } : {}),
     ...(o.services !== undefined ? { services: o.services } : {}),
     ...(updateConfig !== undefined ? { updateConfig } : {}),
+    ...(images !== undefined ? { images } : {}),
   });
 }
 
@@ -500,7 +522,11 @@ function planFor(
   req: ApplyRequest,
   desired: DesiredStack,
   observed: ObservedStack,
-  pass: { readonly startStopped: boolean; readonly forceRecreate: boolean },
+  pass: {
+    readonly startStopped: boolean;
+    readonly forceRecreate: boolean;
+    readonly renewAnonVolumes: boolean;
+  },
 ): Plan {
   const o = req.options ?? {};
   return makePlan(desired, observed, {
@@ -508,6 +534,10 @@ function planFor(
     noRecreate: o.noRecreate === true,
     removeOrphans: o.removeOrphans === true,
     startStopped: pass.startStopped,
+    // Passes that follow a user's apply, as `up` checks images; background passes leave a re-pulled
+    // tag to the next `up`.
+    recreateChangedImages: pass.startStopped,
+    renewAnonVolumes: pass.renewAnonVolumes,
   });
 }
 
@@ -556,6 +586,28 @@ async function imageInStore(root: string, ref: string): Promise<boolean> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The id and `VOLUME`s of each reference the store under `root` has. A reference the store cannot
+ * parse is left out like a missing one (creating its container reports it); a store that cannot be
+ * opened fails the lookup, so no plan is made without knowing the images.
+ */
+async function imagesInStore(root: string, refs: readonly string[]): Promise<Map<string, ImageFacts>> {
+  const out = new Map<string, ImageFacts>();
+  if (refs.length === 0) return out;
+  const store = await ImageStore.open(root, { inUse: (id) => imagesInUse(root).has(id) });
+  try {
+    for (const ref of refs) {
+      const image = await store.resolve(ref).catch(() => undefined);
+      if (image === undefined) continue;
+      const config = await readImageConfig(store, image);
+      out.set(ref, { id: image.id, volumes: Object.keys(config.config?.Volumes ?? {}) });
+    }
+  } finally {
+    await store.close();
+  }
+  return out;
 }
 
 function message(error: unknown): string {

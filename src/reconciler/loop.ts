@@ -50,6 +50,8 @@ export interface PlanInput {
   readonly startStopped: boolean;
   /** `--force-recreate` of the apply this pass follows; only the first apply after it forces. */
   readonly forceRecreate: boolean;
+  /** `--renew-anon-volumes` of the apply this pass follows; one-shot as `forceRecreate`. */
+  readonly renewAnonVolumes: boolean;
   /** While rolled back: the update policies that replace the rolled-back services' own. */
   readonly updateConfig?: Readonly<Record<string, UpdateConfigSpec>>;
 }
@@ -106,6 +108,7 @@ export interface LoopContext {
   readonly settledGeneration: number;
   readonly startStopped: boolean;
   readonly forceRecreate: boolean;
+  readonly renewAnonVolumes: boolean;
   readonly observed: ObservedStack | undefined;
   readonly planned: PlannedPass | undefined;
   /** Consecutive failed passes (drives the backoff). */
@@ -208,6 +211,7 @@ export const stackLoopMachine = setup({
         generation: context.generation + 1,
         startStopped: user,
         forceRecreate: user && event.request.options?.forceRecreate === true,
+        renewAnonVolumes: user && event.request.options?.renewAnonVolumes === true,
         attempt: 0,
         rounds: 0,
         errors: [],
@@ -215,10 +219,17 @@ export const stackLoopMachine = setup({
     }),
     queue: assign({ pending: true }),
     settle: assign(({ context }) => ({ settledGeneration: context.passGeneration })),
-    /** `--force-recreate` holds for one apply; a spec that came during the apply brings its own. */
-    applied: assign(({ context }) => ({
-      forceRecreate: context.generation > context.passGeneration ? context.forceRecreate : false,
-    })),
+    /**
+     * `--force-recreate` and `--renew-anon-volumes` hold for one apply; a spec that came during the apply
+     * brings its own.
+     */
+    applied: assign(({ context }) => {
+      const newer = context.generation > context.passGeneration;
+      return {
+        forceRecreate: newer ? context.forceRecreate : false,
+        renewAnonVolumes: newer ? context.renewAnonVolumes : false,
+      };
+    }),
   },
 }).createMachine({
   id: "stack",
@@ -232,6 +243,7 @@ export const stackLoopMachine = setup({
     settledGeneration: 0,
     startStopped: false,
     forceRecreate: false,
+    renewAnonVolumes: false,
     observed: undefined,
     planned: undefined,
     attempt: 0,
@@ -294,6 +306,7 @@ export const stackLoopMachine = setup({
             observed: context.observed,
             startStopped: context.startStopped,
             forceRecreate: context.forceRecreate,
+            renewAnonVolumes: context.renewAnonVolumes,
             ...(context.rollback !== undefined ? { updateConfig: context.rollback.updateConfig } : {}),
           };
         },
@@ -301,7 +314,16 @@ export const stackLoopMachine = setup({
           {
             guard: ({ event }) => event.output.plan.isEmpty,
             target: "idle",
-            actions: assign({ planned: undefined, attempt: 0, rounds: 0, errors: [], startStopped: false }),
+            // Converged: the apply's one-shot options are spent even when they had nothing to act on.
+            actions: assign({
+              planned: undefined,
+              attempt: 0,
+              rounds: 0,
+              errors: [],
+              startStopped: false,
+              forceRecreate: false,
+              renewAnonVolumes: false,
+            }),
           },
           {
             guard: ({ context }) => context.rounds >= context.maxRounds,

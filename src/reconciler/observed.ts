@@ -1,8 +1,9 @@
 /**
  * What a stack looks like on the engine, reduced to what the planner compares: its labelled containers
- * (service, replica number, config hash, state, health), networks and volumes.
+ * (service, replica number, config hash, image id, volumes, state, health), networks and volumes.
  */
 import type { ContainerStatus, ContainerSummary } from "../runtime/runtime.js";
+import { normalizeTarget } from "./service-container.js";
 import {
   LABEL_CONFIG_HASH,
   LABEL_CONTAINER_NUMBER,
@@ -24,11 +25,25 @@ export interface ObservedContainer {
   readonly replica: number | undefined;
   /** From the config-hash label; `undefined` when absent. */
   readonly configHash: string | undefined;
+  /** The id of the image the container was created from; absent when the engine does not say. */
+  readonly imageId?: string;
+  /**
+   * The volumes it mounts, by name, as of its last start (a container that never started lists none:
+   * its anonymous volumes do not exist yet).
+   */
+  readonly volumes?: readonly ObservedVolumeMount[];
   readonly state: ContainerStatus;
   /** Absent for containers without a healthcheck. */
   readonly health?: HealthStatus;
   /** Node running it (clusters); absent = the local node. */
   readonly node?: string;
+}
+
+export interface ObservedVolumeMount {
+  /** The volume's name (64 hex digits for an anonymous one). */
+  readonly name: string;
+  /** Normalized, as `DesiredService.anonymousVolumes`. */
+  readonly target: string;
 }
 
 /** A network or volume carrying the stack's project label. */
@@ -57,12 +72,19 @@ export function observedContainer(project: string, c: ContainerSummary): Observe
   const number = labels[LABEL_CONTAINER_NUMBER];
   const replica = number !== undefined && /^[1-9][0-9]*$/.test(number) ? Number(number) : undefined;
   const health = healthFromStatus(c.Status);
+  const volumes = c.Mounts.flatMap((m) =>
+    m.Type === "volume" && m.Name !== undefined && m.Name !== ""
+      ? [{ name: m.Name, target: normalizeTarget(m.Destination) }]
+      : [],
+  );
   return {
     id: c.Id,
     name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
     service,
     replica,
     configHash: labels[LABEL_CONFIG_HASH],
+    ...(c.ImageID !== "" ? { imageId: c.ImageID } : {}),
+    ...(volumes.length > 0 ? { volumes } : {}),
     state: c.State,
     ...(health !== undefined ? { health } : {}),
   };

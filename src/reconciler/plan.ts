@@ -60,8 +60,22 @@ export interface Operation {
   readonly delay?: number;
   /** Rolling update: how the replacement is watched, and what its failure means (`recreate` only). */
   readonly rollout?: RolloutWatch;
-  /** `remove`: also remove the container's anonymous volumes (`down -v`). */
+  /**
+   * `remove`: also remove the container's anonymous volumes (`down -v`). `recreate`: the old container's
+   * anonymous volumes go with it, the new one gets fresh ones (`up --renew-anon-volumes`).
+   */
   readonly removeVolumes?: boolean;
+  /**
+   * `recreate`: the old container's anonymous volumes the new one mounts at the same targets instead of
+   * fresh ones, so their data survives the replacement (Compose's default).
+   */
+  readonly inheritVolumes?: readonly InheritedVolume[];
+}
+
+/** An existing (anonymous) volume a new container mounts at `target`. */
+export interface InheritedVolume {
+  readonly name: string;
+  readonly target: string;
 }
 
 /**
@@ -94,8 +108,9 @@ export class Plan {
    * One line per operation:
    * `#3 container:web.2 recreate (config hash changed: 1a2b3c4 → 5d6e7f8) after #1,#2`, with, when set,
    * the replacement order, ` on <node>` (unless the local node), ` batch N`, ` delay Nms`,
-   * ` on-failure continue|rollback` (not for the default, pause) and ` wait db:service_healthy,…`; then
-   * one line per note, starting with `! `. Empty for a plan with nothing to do and nothing to say.
+   * ` on-failure continue|rollback` (not for the default, pause), ` wait db:service_healthy,…`, and for
+   * a recreate ` keep-volumes /data,…` (anonymous volumes taken over) or ` renew-volumes`; then one line
+   * per note, starting with `! `. Empty for a plan with nothing to do and nothing to say.
    */
   toString(): string {
     const lines = this.operations.map((op) => {
@@ -110,6 +125,9 @@ export class Plan {
         line += ` on-failure ${op.rollout.failureAction}`;
       if (op.waitFor !== undefined && op.waitFor.length > 0)
         line += ` wait ${op.waitFor.map((d) => `${d.service}:${d.condition}`).join(",")}`;
+      if (op.inheritVolumes !== undefined && op.inheritVolumes.length > 0)
+        line += ` keep-volumes ${op.inheritVolumes.map((v) => v.target).join(",")}`;
+      if (op.kind === "recreate" && op.removeVolumes === true) line += " renew-volumes";
       return line;
     });
     for (const note of this.notes) lines.push(`! ${note}`);

@@ -8,10 +8,13 @@
  *   removed;
  * - the lowest-numbered containers are kept up to the wanted count, the rest removed, highest first;
  *   missing replicas get the lowest free numbers and go through the scheduler;
- * - a kept container whose config hash differs is recreated (`--force-recreate`: all, `--no-recreate`:
- *   none), in batches with `deploy.update_config`, each replacement carrying how it is watched and how
- *   many failures the update tolerates (`RolloutWatch`); a stopped one is started; a `restart: true` dependent
- *   of a recreated service is restarted;
+ * - a kept container whose config hash differs, or that was created from another image id than the one
+ *   its service's image reference resolves to now (an image pulled or loaded again under the same tag),
+ *   is recreated (`--force-recreate`: all, `--no-recreate`: none), in batches with
+ *   `deploy.update_config`, each replacement carrying how it is watched and how many failures the update
+ *   tolerates (`RolloutWatch`) and the old container's anonymous volumes the new one takes over (none
+ *   with `renewAnonVolumes`); a stopped one is started; a `restart: true` dependent of a recreated
+ *   service is restarted;
  * - a service's containers start after its networks, volumes and dependencies' operations, and wait for
  *   the `depends_on` conditions.
  * Containers of services the stack no longer declares are orphans: reported, removed with
@@ -31,6 +34,17 @@ export interface PlanOptions {
   readonly noRecreate?: boolean;
   /** Remove containers of services the stack no longer declares (`--remove-orphans`). Default false. */
   readonly removeOrphans?: boolean;
+  /**
+   * Recreate containers created from another image id than their service's image reference resolves to
+   * now, as `up` does. Default true; the background loop passes false, so an image pulled again under
+   * the same tag is rolled out by the next `up`, not behind the user's back.
+   */
+  readonly recreateChangedImages?: boolean;
+  /**
+   * A replacement gets fresh anonymous volumes and the old container's go with it
+   * (`--renew-anon-volumes`). Default false: the new container takes the old one's over.
+   */
+  readonly renewAnonVolumes?: boolean;
   /**
    * Start exited containers of unchanged services. Default true, as `up` does; the background loop
    * passes false so a container that exited under `restart: no` stays exited. Containers that were
@@ -127,8 +141,10 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
     for (const c of kept) {
       const number = c.replica ?? 0;
       const drifted = c.configHash !== svc.configHash;
+      const imageChanged = opts.recreateChangedImages !== false && imageChangedFor(c, svc);
       if (c.state === "dead") replacements.push(c);
-      else if (opts.noRecreate !== true && (opts.forceRecreate === true || drifted)) replacements.push(c);
+      else if (opts.noRecreate !== true && (opts.forceRecreate === true || drifted || imageChanged))
+        replacements.push(c);
       else {
         const expected = svc.containerName ?? `${desired.project}-${svc.name}-${String(number)}`;
         const before = [...(freed.get(number) ?? [])];
@@ -148,6 +164,10 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
         if (drifted)
           b.note(
             `${target(c)} runs an old config (hash ${short(c.configHash)}, now ${short(svc.configHash)}); --no-recreate keeps it`,
+          );
+        else if (imageChanged)
+          b.note(
+            `${target(c)} runs an old image of ${svc.image} (${shortId(c.imageId)}, now ${shortId(svc.imageId)}); --no-recreate keeps it`,
           );
         // A created container never ran (an `up` was interrupted between create and start): it is
         // started even by background passes, which leave only containers that ran and exited alone.
@@ -187,6 +207,7 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
           after: [...startAfter, ...previousBatch, ...(freed.get(c.replica ?? 0) ?? [])],
           ...containerFields(c),
           ...waitFor,
+          ...anonymousVolumesOf(c, svc, opts),
           ...(policy !== undefined
             ? {
                 batch: batchNumber,
@@ -437,7 +458,35 @@ function recreateReason(c: ObservedContainer, svc: DesiredService, opts: PlanOpt
     return c.configHash === undefined
       ? "config hash label missing"
       : `config hash changed: ${short(c.configHash)} → ${short(svc.configHash)}`;
+  if (opts.recreateChangedImages !== false && imageChangedFor(c, svc))
+    return `image ${svc.image} changed: ${shortId(c.imageId)} → ${shortId(svc.imageId)}`;
   return opts.forceRecreate === true ? "--force-recreate" : "recreate";
+}
+
+/** Both ids known and different: a container whose image id is unknown is not judged by it. */
+function imageChangedFor(c: ObservedContainer, svc: DesiredService): boolean {
+  return c.imageId !== undefined && svc.imageId !== undefined && c.imageId !== svc.imageId;
+}
+
+/**
+ * What a replacement does with the old container's anonymous volumes: by default the new container
+ * mounts the old one's volumes at the targets where it gets anonymous ones (Compose's inherited
+ * volumes), so their data survives; with `renewAnonVolumes` it gets fresh ones and the old ones are
+ * removed with the old container. Without it, volumes at targets the new config no longer mounts
+ * anonymously stay behind unused, as Compose leaves them (`volume prune` removes them).
+ */
+function anonymousVolumesOf(
+  c: ObservedContainer,
+  svc: DesiredService,
+  opts: PlanOptions,
+): Pick<Operation, "inheritVolumes" | "removeVolumes"> {
+  const mounted = c.volumes ?? [];
+  if (opts.renewAnonVolumes === true) return mounted.length > 0 ? { removeVolumes: true } : {};
+  const anonymous = new Set(svc.anonymousVolumes);
+  const inherited = mounted.filter((v) => anonymous.has(v.target));
+  return inherited.length > 0
+    ? { inheritVolumes: inherited.map((v) => ({ name: v.name, target: v.target })) }
+    : {};
 }
 
 function hostPortsOf(svc: DesiredService): Pick<Placement, "hostPorts"> {
@@ -468,6 +517,12 @@ function containerFields(c: ObservedContainer): Pick<Operation, "service" | "rep
 
 function short(hash: string | undefined): string {
   return (hash ?? "none").slice(0, 7);
+}
+
+/** The algorithm and the first 12 hex digits (`sha256:1a2b3c4d5e6f`), as Docker shortens image ids. */
+function shortId(id: string | undefined): string {
+  if (id === undefined) return "none";
+  return id.slice(0, id.indexOf(":") + 1 + 12);
 }
 
 function compare(a: string, b: string): number {

@@ -12,6 +12,7 @@
  * - `MaximumRetryCount` is sent only with `on-failure`: the engine refuses it with other policies, where
  *   Compose forwards `deploy.restart_policy.max_attempts` regardless.
  */
+import { posix } from "node:path";
 import { TsstackError } from "../common/errors.js";
 import type { ContainerCreateOptions, HealthConfig, HostConfig, MountSpec } from "../runtime/runtime.js";
 import type {
@@ -56,6 +57,13 @@ export interface ContainerOptionsContext {
   readonly version?: string;
   /** Add the service name and the network's `aliases` to each endpoint (default true; `run` turns it off). */
   readonly useNetworkAliases?: boolean;
+  /**
+   * Existing volumes to mount where the container would get anonymous ones, by target (normalized, as
+   * `DesiredService.anonymousVolumes`): a `volumes` entry without a source mounts the volume named here
+   * instead, and a target no entry mounts (an image `VOLUME`) gets a volume mount of it. Compose's
+   * inherited volumes when it recreates a container. Default: none.
+   */
+  readonly inheritedVolumes?: ReadonlyMap<string, string>;
 }
 
 /** Compose's container name: `<project>-<service>-<replica>`, or the service's `container_name`. */
@@ -66,6 +74,12 @@ export function containerName(spec: StackSpec, service: string, replica: number)
 /** The image a service runs: its `image`, or `<project>-<service>` for a service that is only built. */
 export function serviceImage(spec: StackSpec, service: string): string {
   return spec.services[service]?.image ?? `${spec.name}-${service}`;
+}
+
+/** A mount target as the engine compares them: normalized, no trailing slash. */
+export function normalizeTarget(path: string): string {
+  const p = posix.normalize(path);
+  return p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p;
 }
 
 /**
@@ -97,7 +111,7 @@ export function containerOptionsFor(
   const name = containerName(spec, service, replica);
 
   const { exposed, bindings } = ports(svc);
-  const { mounts, binds } = mountsFor(spec, service, svc, volumeName);
+  const { mounts, binds } = mountsFor(spec, service, svc, volumeName, opts.inheritedVolumes ?? new Map());
   const network = networking(spec, service, svc, name, networkName, opts);
 
   const hostConfig: Mutable<HostConfig> = {};
@@ -276,6 +290,7 @@ function mountsFor(
   service: string,
   svc: ServiceSpec,
   volumeName: (key: string) => string,
+  inherited: ReadonlyMap<string, string>,
 ): { mounts: MountSpec[] | undefined; binds: string[] | undefined } {
   const mounts: MountSpec[] = [];
   const binds: string[] = [];
@@ -287,7 +302,7 @@ function mountsFor(
         else mounts.push(bindMount(v, v.target));
         break;
       case "volume":
-        mounts.push(volumeMount(v, v.target, volumeName));
+        mounts.push(volumeMount(v, v.target, volumeName, inherited));
         break;
       case "tmpfs":
         mounts.push({
@@ -308,6 +323,14 @@ function mountsFor(
         throw invalid(spec, service, `mounts of type "${v.type}" (target ${v.target}) are not supported`);
     }
   }
+  // Inherited volumes where no entry mounts anything: the image's VOLUMEs, which would be anonymous.
+  const targeted = new Set([
+    ...mounts.map((m) => normalizeTarget(m.Target)),
+    ...binds.map((b) => normalizeTarget(b.split(":")[1] ?? "")),
+    ...(svc.tmpfs ?? []).map((t) => normalizeTarget(t.split(":")[0] ?? t)),
+  ]);
+  for (const [target, name] of inherited)
+    if (!targeted.has(target)) mounts.push({ Type: "volume", Source: name, Target: target });
   // Secrets and configs backed by a file are read-only binds, as Compose does outside Swarm. Those from
   // `environment`/`content` are written into the container by the executor, not mounted from the host.
   const taken = new Set(mounts.map((m) => m.Target));
@@ -351,14 +374,20 @@ function bindString(v: VolumeMountSpec, target: string): string {
   return `${v.source ?? ""}:${target}:${options.join(",")}`;
 }
 
-function volumeMount(v: VolumeMountSpec, target: string, volumeName: (key: string) => string): MountSpec {
+function volumeMount(
+  v: VolumeMountSpec,
+  target: string,
+  volumeName: (key: string) => string,
+  inherited: ReadonlyMap<string, string>,
+): MountSpec {
   const volumeOptions: { NoCopy?: boolean; Subpath?: string } = {};
   if (v.volume?.nocopy === true) volumeOptions.NoCopy = true;
   if (v.volume?.subpath !== undefined) volumeOptions.Subpath = v.volume.subpath;
+  // Absent source: an anonymous volume, named by the engine, unless an old container's is taken over.
+  const source = v.source !== undefined ? volumeName(v.source) : inherited.get(normalizeTarget(target));
   return {
     Type: "volume",
-    // Absent source: an anonymous volume, named by the engine.
-    ...(v.source !== undefined ? { Source: volumeName(v.source) } : {}),
+    ...(source !== undefined ? { Source: source } : {}),
     Target: target,
     ...(v.read_only === true ? { ReadOnly: true } : {}),
     ...(Object.keys(volumeOptions).length > 0 ? { VolumeOptions: volumeOptions } : {}),

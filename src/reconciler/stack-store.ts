@@ -17,7 +17,10 @@ export const STACK_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/;
 export interface StoredStack {
   readonly version: typeof VERSION;
   readonly name: string;
-  /** The request as applied, without its one-shot options (`forceRecreate`, `wait`, `waitTimeout`). */
+  /**
+   * The request as applied, without its one-shot options (`forceRecreate`, `renewAnonVolumes`, `wait`,
+   * `waitTimeout`).
+   */
   readonly request: ApplyRequest;
   /** The request stored before this one (same form): what a failed rolling update rolls back to. */
   readonly previous?: ApplyRequest;
@@ -111,6 +114,12 @@ function parse(text: string): StoredStack {
 
 /** The options that describe the desired state, not one apply. */
 function lasting(request: ApplyRequest): ApplyRequest {
-  const { forceRecreate: _f, wait: _w, waitTimeout: _t, ...rest }: ApplyOptions = request.options ?? {};
+  const {
+    forceRecreate: _f,
+    renewAnonVolumes: _r,
+    wait: _w,
+    waitTimeout: _t,
+    ...rest
+  }: ApplyOptions = request.options ?? {};
   return { ...request, options: rest };
 }

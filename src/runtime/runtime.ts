@@ -156,6 +156,8 @@ export interface ContainerState {
 
 export interface MountPoint {
   Type: "bind" | "volume" | "tmpfs";
+  /** Volume mounts: the volume's name (Docker's list and inspect show it). */
+  Name?: string;
   Source: string;
   Destination: string;
   Mode: string;

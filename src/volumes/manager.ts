@@ -670,7 +670,10 @@ export class VolumeManager implements ContainerVolumes {
 
   /**
    * The container is gone: its references go, and with `removeAnonymous` (`rm -v`, `--rm`) its
-   * anonymous volumes that no other container uses.
+   * anonymous volumes that no other container uses. A volume created anonymous stays anonymous when a
+   * later container mounts it by name (a replacement taking over its predecessor's volumes, as Compose
+   * does on recreate), so it goes with the last such container. Docker keeps a volume mounted by name
+   * there; here `down -v` of a recreated stack would otherwise leave it behind.
    */
   containerRemoved(
     ctx: Omit<ContainerContext, "rootfs">,
@@ -684,9 +687,12 @@ export class VolumeManager implements ContainerVolumes {
       });
       if (!opts.removeAnonymous || refs === undefined) return;
       const used = this.#usedVolumes();
-      for (const m of refs.mounts)
-        if (m.anonymous && !used.has(m.volume) && (await this.#readMeta(m.volume)) !== undefined)
+      for (const m of refs.mounts) {
+        if (used.has(m.volume)) continue;
+        const meta = await this.#readMeta(m.volume);
+        if (meta !== undefined && (m.anonymous || ANONYMOUS_LABEL in meta.labels))
           await this.#delete(m.volume);
+      }
     });
   }
 }

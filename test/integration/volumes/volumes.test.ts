@@ -361,6 +361,23 @@ describe.skipIf(!canRunContainers)("removing and pruning volumes", () => {
     expect(anonName).toBeDefined();
   });
 
+  it("removes an anonymous volume a later container mounts by name with that container's rm -v, once unused", async () => {
+    const { engine } = await engines();
+    const first = await run(engine, "echo a > /anon/f", { Mounts: [{ Type: "volume", Target: "/anon" }] });
+    const name = (await engine.getContainer(first.id).inspect()).Mounts[0]?.Name ?? "";
+    expect(name).toMatch(/^[0-9a-f]{64}$/);
+    // Two containers take it over by name (a replacement, as Compose's recreate does).
+    const mount = { Mounts: [{ Type: "volume" as const, Source: name, Target: "/anon" }] };
+    const second = await run(engine, "cat /anon/f", mount);
+    const third = await run(engine, "cat /anon/f", mount);
+    expect([second.out, third.out]).toEqual(["a\n", "a\n"]);
+    await engine.getContainer(first.id).remove();
+    await engine.getContainer(second.id).remove({ v: true });
+    expect(await volumeNames(engine)).toEqual([name]);
+    await engine.getContainer(third.id).remove({ v: true });
+    expect(await volumeNames(engine)).toEqual([]);
+  });
+
   it("keeps an anonymous volume across restarts of its container", async () => {
     const { engine } = await engines();
     const c = await engine.createContainer({

@@ -71,6 +71,34 @@ describe("desiredStack", () => {
     ]);
   });
 
+  it("takes each service's image id from the store's facts, and leaves it unset for an image not there", () => {
+    const images = new Map([["nginx", { id: "sha256:n1", volumes: [] }]]);
+    const d = desiredStack(SPEC, { images });
+    expect(d.services.map((s) => [s.name, s.image, s.imageId])).toEqual([
+      ["db", "postgres", undefined],
+      ["api", "api", undefined],
+      ["web", "nginx", "sha256:n1"],
+      ["tool", "busybox", undefined],
+    ]);
+  });
+
+  it("knows where containers get anonymous volumes: sourceless entries and uncovered image VOLUMEs", () => {
+    const spec = stackFrom(`
+services:
+  db:
+    image: postgres
+    volumes: ["/scratch/", "data:/var/lib/postgresql/data", "./conf:/etc/conf"]
+    tmpfs: ["/run:size=1m"]
+volumes: {data: {}}
+`);
+    const images = new Map([
+      ["postgres", { id: "sha256:p1", volumes: ["/var/lib/postgresql/data", "/etc/conf", "/run", "/logs"] }],
+    ]);
+    expect(desiredStack(spec, { images }).services[0]?.anonymousVolumes).toEqual(["/scratch", "/logs"]);
+    // Without the image's facts only the file's own entries are known.
+    expect(desiredStack(spec).services[0]?.anonymousVolumes).toEqual(["/scratch"]);
+  });
+
   it("lets --scale win over scale and deploy.replicas", () => {
     const d = desiredStack(SPEC, { scale: { api: 1, web: 0 } });
     expect(d.services.map((s) => s.replicas)).toEqual([1, 1, 0, 1]);
@@ -123,16 +151,47 @@ const OWN = {
 };
 
 describe("observedContainer", () => {
-  it("reads service, replica, hash, state and health from a listed container", () => {
+  it("reads service, replica, hash, image id, state and health from a listed container", () => {
     expect(observedContainer("proj", summary(OWN))).toEqual({
       id: "abc",
       name: "proj-web-2",
       service: "web",
       replica: 2,
       configHash: "h1",
+      imageId: "sha256:1",
       state: "running",
       health: "healthy",
     });
+  });
+
+  it("reads the volumes it mounts by name, with normalized targets, and nothing else", () => {
+    const mounts: ContainerSummary["Mounts"] = [
+      {
+        Type: "volume",
+        Name: "a1b2",
+        Source: "/v/a1b2/_data",
+        Destination: "/data/",
+        Mode: "",
+        RW: true,
+        Propagation: "",
+      },
+      {
+        Type: "volume",
+        Name: "proj_db",
+        Source: "/v/proj_db/_data",
+        Destination: "/db",
+        Mode: "",
+        RW: true,
+        Propagation: "",
+      },
+      { Type: "bind", Source: "/etc/x", Destination: "/x", Mode: "", RW: true, Propagation: "rprivate" },
+      { Type: "tmpfs", Source: "", Destination: "/tmp", Mode: "", RW: true, Propagation: "" },
+    ];
+    expect(observedContainer("proj", summary(OWN, { Mounts: mounts }))?.volumes).toEqual([
+      { name: "a1b2", target: "/data" },
+      { name: "proj_db", target: "/db" },
+    ]);
+    expect(observedContainer("proj", summary(OWN, { ImageID: "" }))?.imageId).toBeUndefined();
   });
 
   it.each([

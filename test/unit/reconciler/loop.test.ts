@@ -223,6 +223,18 @@ describe("the stack loop", () => {
     expect(w.planInputs.map((p) => p.forceRecreate)).toEqual([false, false, true, false]);
   });
 
+  it("renews anonymous volumes for one apply only", async () => {
+    const w = world();
+    w.actor.send({ type: "SPEC_APPLIED", request: REQUEST });
+    await w.until("idle");
+    w.actor.send({ type: "SPEC_APPLIED", request: { spec: SPEC, options: { renewAnonVolumes: true } } });
+    await w.until("idle");
+    // Nothing to recreate: the option is spent all the same, a later pass does not renew.
+    w.actor.send({ type: "TIMER" });
+    await w.until("idle");
+    expect(w.planInputs.map((p) => p.renewAnonVolumes)).toEqual([false, false, true, false]);
+  });
+
   it("finishes a running apply before it stops", async () => {
     const w = world();
     let open = (): void => undefined;

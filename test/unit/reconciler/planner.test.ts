@@ -344,8 +344,140 @@ services:
   },
 ];
 
+const ID1 = `sha256:${"1".repeat(64)}`;
+const ID2 = `sha256:${"2".repeat(64)}`;
+/** The store's facts: nginx (web) now resolves to ID2, the other images to ID1. */
+const IMAGES = new Map([
+  ["postgres", { id: ID1, volumes: [] }],
+  ["api", { id: ID1, volumes: [] }],
+  ["nginx", { id: ID2, volumes: [] }],
+]);
+const withImage = (c: ObservedContainer): ObservedContainer => ({ ...c, imageId: ID1 });
+const UP_IMAGES: ObservedStack = { ...UP, containers: UP.containers.map(withImage) };
+
+/** `data` is anonymous in the file, `/cache` an image VOLUME, `db` a named volume. */
+const VOLUMES = stackFrom(`
+services:
+  app:
+    image: app
+    volumes: ["/data", "db:/db"]
+volumes: {db: {}}
+`);
+const VOLUME_IMAGES = new Map([["app", { id: ID1, volumes: ["/cache", "/data"] }]]);
+const APP_WITH_VOLUMES: ObservedStack = {
+  containers: [
+    ctr("app", 1, {
+      imageId: ID1,
+      volumes: [
+        { name: "anon-data", target: "/data" },
+        { name: "proj_db", target: "/db" },
+        { name: "anon-cache", target: "/cache" },
+      ],
+    }),
+  ],
+  networks: [{ name: "proj_default" }],
+  volumes: [{ name: "proj_db", key: "db" }],
+};
+
+const imageCases: Case[] = [
+  {
+    name: "a container whose image changed under the same tag is recreated, and only that one",
+    desired: { images: IMAGES },
+    observed: UP_IMAGES,
+    expected: [
+      `#1 container:web.1 recreate (image nginx changed: sha256:111111111111 → sha256:222222222222) wait api:service_started`,
+    ],
+  },
+  {
+    name: "containers running the image their tag resolves to are left alone",
+    desired: { images: new Map([...IMAGES, ["nginx", { id: ID1, volumes: [] }]]) },
+    observed: UP_IMAGES,
+    expected: [],
+  },
+  {
+    name: "an image the store does not have, or a container whose image id is unknown, is not judged",
+    desired: { images: new Map([["nginx", { id: ID2, volumes: [] }]]) },
+    observed: UP,
+    expected: [],
+  },
+  {
+    name: "a changed config is the reason given when the image changed too",
+    desired: { images: IMAGES, hash: hashes({ web: 2 }) },
+    observed: UP_IMAGES,
+    expected: [
+      "#1 container:web.1 recreate (config hash changed: web1111 → web2222) wait api:service_started",
+    ],
+  },
+  {
+    name: "--no-recreate keeps a container with an old image and says so",
+    desired: { images: IMAGES },
+    observed: UP_IMAGES,
+    opts: { noRecreate: true },
+    expected: [
+      "! container:web.1 runs an old image of nginx (sha256:111111111111, now sha256:222222222222); --no-recreate keeps it",
+    ],
+  },
+  {
+    name: "background passes leave an image changed under its tag to the next up",
+    desired: { images: IMAGES },
+    observed: UP_IMAGES,
+    opts: { recreateChangedImages: false, startStopped: false },
+    expected: [],
+  },
+  {
+    name: "a recreated container's anonymous volumes (file entries and image VOLUMEs) are kept, named ones are not listed",
+    spec: VOLUMES,
+    desired: { images: VOLUME_IMAGES, hash: hashes({ app: 2 }) },
+    observed: APP_WITH_VOLUMES,
+    expected: [
+      "#1 container:app.1 recreate (config hash changed: app1111 → app2222) keep-volumes /data,/cache",
+    ],
+  },
+  {
+    name: "--renew-anon-volumes gives the new container fresh ones and removes the old with its container",
+    spec: VOLUMES,
+    desired: { images: VOLUME_IMAGES, hash: hashes({ app: 2 }) },
+    observed: APP_WITH_VOLUMES,
+    opts: { renewAnonVolumes: true },
+    expected: ["#1 container:app.1 recreate (config hash changed: app1111 → app2222) renew-volumes"],
+  },
+  {
+    name: "--renew-anon-volumes alone recreates nothing",
+    spec: VOLUMES,
+    desired: { images: VOLUME_IMAGES },
+    observed: APP_WITH_VOLUMES,
+    opts: { renewAnonVolumes: true },
+    expected: [],
+  },
+  {
+    name: "a dead container's replacement keeps its anonymous volumes; one that no longer is anonymous is left",
+    spec: VOLUMES,
+    desired: { images: new Map([["app", { id: ID1, volumes: [] }]]) },
+    observed: {
+      ...APP_WITH_VOLUMES,
+      containers: APP_WITH_VOLUMES.containers.map((c) => ({ ...c, state: "dead" as const })),
+    },
+    expected: ["#1 container:app.1 recreate (container is dead) keep-volumes /data"],
+  },
+  {
+    name: "an image change under start-first keeps the volumes too (both containers share them meanwhile)",
+    spec: stackFrom(`
+services:
+  app:
+    image: app
+    volumes: ["/data"]
+    deploy: {update_config: {order: start-first}}
+`),
+    desired: { images: new Map([["app", { id: ID2, volumes: [] }]]) },
+    observed: APP_WITH_VOLUMES,
+    expected: [
+      "#1 container:app.1 recreate start-first (image app changed: sha256:111111111111 → sha256:222222222222) batch 1 keep-volumes /data",
+    ],
+  },
+];
+
 describe("plan", () => {
-  it.each(cases)("$name", ({ spec, desired, observed, opts, expected }) => {
+  it.each([...cases, ...imageCases])("$name", ({ spec, desired, observed, opts, expected }) => {
     const d = desiredStack(spec ?? APP, { hash: hashes(), ...desired });
     expect(plan(d, observed, opts).toString().split("\n").filter(Boolean)).toEqual(expected);
   });
@@ -380,6 +512,19 @@ describe("plan", () => {
         waitFor: [{ service: "api", condition: "service_started", required: true, restart: false }],
       },
     ]);
+  });
+
+  it("gives the applier the volumes to take over, or tells it to remove the old ones", () => {
+    const d = desiredStack(VOLUMES, { hash: hashes({ app: 2 }), images: VOLUME_IMAGES });
+    const [kept] = plan(d, APP_WITH_VOLUMES).operations;
+    expect(kept?.inheritVolumes).toEqual([
+      { name: "anon-data", target: "/data" },
+      { name: "anon-cache", target: "/cache" },
+    ]);
+    expect(kept?.removeVolumes).toBeUndefined();
+    const [renewed] = plan(d, APP_WITH_VOLUMES, { renewAnonVolumes: true }).operations;
+    expect(renewed?.inheritVolumes).toBeUndefined();
+    expect(renewed?.removeVolumes).toBe(true);
   });
 
   it("is idempotent: applying a fresh-up plan's result yields an empty plan", () => {

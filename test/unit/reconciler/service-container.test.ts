@@ -295,6 +295,34 @@ describe("containerOptionsFor", () => {
     expect(body.NetworkingConfig?.EndpointsConfig?.["proj_front"]?.Aliases).toEqual(["proj-web-1"]);
   });
 
+  it("mounts inherited volumes where the container would get anonymous ones, keeping each entry's options", () => {
+    const spec = stackFrom(`
+services:
+  app:
+    image: app
+    volumes:
+      - {type: volume, target: /data/, read_only: true}
+      - "/fresh"
+      - "db:/db"
+volumes: {db: {}}
+`);
+    const body = containerOptionsFor(spec, "app", 1, {
+      configHash: "h",
+      inheritedVolumes: new Map([
+        ["/data", "anon-data"],
+        ["/db", "not-used-for-a-named-volume"],
+        ["/cache", "anon-cache"],
+      ]),
+    });
+    expect(body.HostConfig?.Mounts).toEqual([
+      { Type: "volume", Source: "anon-data", Target: "/data/", ReadOnly: true },
+      { Type: "volume", Target: "/fresh" },
+      { Type: "volume", Source: "proj_db", Target: "/db" },
+      // An image VOLUME nothing in the file mounts.
+      { Type: "volume", Source: "anon-cache", Target: "/cache" },
+    ]);
+  });
+
   it("mounts file-backed secrets and configs read-only at their default targets", () => {
     const spec = stackFrom(`
 services:

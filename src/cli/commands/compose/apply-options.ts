@@ -14,6 +14,7 @@ export interface UpFlags {
   removeOrphans?: boolean;
   forceRecreate?: boolean;
   noRecreate?: boolean;
+  renewAnonVolumes?: boolean;
   scale?: string[];
   dryRun?: boolean;
   progress?: string;
@@ -68,6 +69,7 @@ export function applyRequest(loaded: LoadedStack, flags: UpFlags, services: read
     ...(flags.removeOrphans === true ? { removeOrphans: true } : {}),
     ...(flags.forceRecreate === true ? { forceRecreate: true } : {}),
     ...(flags.noRecreate === true ? { noRecreate: true } : {}),
+    ...(flags.renewAnonVolumes === true ? { renewAnonVolumes: true } : {}),
     ...(Object.keys(scale).length > 0 ? { scale } : {}),
     ...(services.length > 0 ? { services: [...services] } : {}),
     ...(flags.wait === true ? { wait: true } : {}),

@@ -67,6 +67,10 @@ export function defineUp(cmd: Command, ctx: ComposeContext): Command {
     .option("--remove-orphans", "remove containers of services no longer in the stack file")
     .option("--force-recreate", "recreate containers even if their configuration is unchanged")
     .option("--no-recreate", "keep existing containers even if their configuration changed")
+    .option(
+      "-V, --renew-anon-volumes",
+      "recreate anonymous volumes instead of retrieving data from the previous containers",
+    )
     .option("--scale <service=n>", "run n replicas of the service (repeatable; overrides the file)", collect)
     .option("--dry-run", "print what would be done (the plan) and change nothing")
     .addOption(progressOption())
@@ -184,6 +188,7 @@ export function definePlan(cmd: Command, ctx: ComposeContext): Command {
     .option("--remove-orphans", "plan removing containers of services no longer in the stack file")
     .option("--force-recreate", "plan recreating containers even if their configuration is unchanged")
     .option("--no-recreate", "plan keeping existing containers even if their configuration changed")
+    .option("-V, --renew-anon-volumes", "plan fresh anonymous volumes for recreated containers")
     .option("--scale <service=n>", "plan n replicas of the service (repeatable)", collect)
     .action(async (services: string[], flags: UpFlags, c: Command) => {
       const loaded = await loadProject(c, ctx.io);
