@@ -60,9 +60,8 @@ describe("the daemon's own entry", () => {
         spawnSync(
           process.execPath,
           ["--no-warnings", "--loader", hook, join(repoRoot, "bin/tsstack.js"), ...args],
-          {
-            encoding: "utf8",
-          },
+          // Never start an engine: `ps` below must fail to connect, not bring a daemon up.
+          { encoding: "utf8", env: { ...process.env, TSSTACK_NO_AUTOSTART: "1" } },
         )
           .stderr.split("\n")
           .filter((l) => l.startsWith("LOAD file:"))
@@ -75,7 +74,7 @@ describe("the daemon's own entry", () => {
       expect(forOthers).toContain("dist/cli/main.js");
       expect(forOthers).not.toContain("dist/cli/daemon-main.js");
       // A command that talks to the engine loads the client side only, not the engine itself.
-      const forPs = loaded(["--socket", join(dir, "none.sock"), "ps"]);
+      const forPs = loaded(["--root", join(dir, "root"), "--socket", join(dir, "none.sock"), "ps"]);
       expect(forPs).toContain("dist/api/connect.js");
       expect(forPs).not.toContain("dist/api/daemon.js");
       expect(forPs).not.toContain("dist/runtime/embedded.js");
