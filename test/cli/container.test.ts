@@ -10,7 +10,6 @@ import { existsSync } from "node:fs";
 import { lstat, mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildProgram } from "../../src/cli/main.js";
 import { runCli, useCliEngines, type CliEngine } from "../helpers/cli-engine.js";
 import { addTestImage, canRunContainers, eventually } from "../helpers/engine.js";
 import { useTmpDirs } from "../helpers/tmp.js";
@@ -228,48 +227,37 @@ describe.skipIf(!engineAvailable || !canRunContainers)("container commands again
 });
 
 describe.skipIf(!engineAvailable || !canRunContainers)("starting the engine on demand", () => {
-  const daemonRegistered = buildProgram({
-    stdout: { write: () => true },
-    stderr: { write: () => true },
-    env: {},
-    cwd: "/",
-    homeDir: "/",
-  }).commands.some((c) => c.name() === "daemon");
-
-  it.skipIf(!daemonRegistered)(
-    "starts a daemon through connectEngine when none answers, and says so",
-    async () => {
-      const { connectEngine } = await import("../../src/api/daemon.js");
-      const root = await tmp();
-      const socket = join(root, "engine.sock");
-      await addTestImage(root);
-      // From the sources (bin/tsstack.js runs the build): a tiny entry that runs main.
-      const entry = join(root, "entry.mjs");
-      await writeFile(
-        entry,
-        `import { main } from ${JSON.stringify(new URL("../../src/cli/main.ts", import.meta.url).pathname)};\nprocess.exitCode = await main(process.argv.slice(2));\n`,
-      );
-      const messages: string[] = [];
-      const client = await connectEngine({
-        root,
-        socket,
-        env: process.env,
-        autoStart: true,
-        onStart: (m) => messages.push(m),
-        command: [process.execPath, "--import", "tsx", entry],
+  it("starts a daemon through connectEngine when none answers, and says so", async () => {
+    const { connectEngine } = await import("../../src/api/daemon.js");
+    const root = await tmp();
+    const socket = join(root, "engine.sock");
+    await addTestImage(root);
+    // From the sources (bin/tsstack.js runs the build): a tiny entry that runs main.
+    const entry = join(root, "entry.mjs");
+    await writeFile(
+      entry,
+      `import { main } from ${JSON.stringify(new URL("../../src/cli/main.ts", import.meta.url).pathname)};\nprocess.exitCode = await main(process.argv.slice(2));\n`,
+    );
+    const messages: string[] = [];
+    const client = await connectEngine({
+      root,
+      socket,
+      env: process.env,
+      autoStart: true,
+      onStart: (m) => messages.push(m),
+      command: [process.execPath, "--import", "tsx", entry],
+    });
+    try {
+      expect(messages).toHaveLength(1);
+      const r = await runCli(["--root", root, "--socket", socket, "run", "--rm", "busybox", "echo", "hi"], {
+        env: { TSSTACK_NO_AUTOSTART: "1" },
       });
-      try {
-        expect(messages).toHaveLength(1);
-        const r = await runCli(["--root", root, "--socket", socket, "run", "--rm", "busybox", "echo", "hi"], {
-          env: { TSSTACK_NO_AUTOSTART: "1" },
-        });
-        expect(r.stdout).toBe("hi\n");
-      } finally {
-        client.close();
-        const pid = Number((await readFile(join(root, "engine.pid"), "utf8")).trim());
-        process.kill(pid, "SIGTERM");
-        await eventually(() => !existsSync(join(root, "engine.pid")), { what: "the daemon to stop" });
-      }
-    },
-  );
+      expect(r.stdout).toBe("hi\n");
+    } finally {
+      client.close();
+      const pid = Number((await readFile(join(root, "engine.pid"), "utf8")).trim());
+      process.kill(pid, "SIGTERM");
+      await eventually(() => !existsSync(join(root, "engine.pid")), { what: "the daemon to stop" });
+    }
+  });
 });
