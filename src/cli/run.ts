@@ -1,7 +1,6 @@
 /**
  * Running a commander program as the `tsstack` CLI: the program's shape (name, version, output,
- * errors thrown instead of exiting) and the mapping of what ends a command to an exit code. Shared
- * by the whole CLI (main.ts) and the daemon's own entry (daemon-main.ts).
+ * errors thrown instead of exiting) and the mapping of what ends a command to an exit code.
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
