@@ -181,6 +181,12 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   readonly #releasing = new Map<string, Promise<void>>();
   /** Removed containers' directories being deleted from the trash. */
   readonly #trashing = new Set<Promise<void>>();
+  /**
+   * Readers of a container's root file system (export and copy streams) that keep it mounted until
+   * they end, by container id: a stopped container's root is mounted for them, and neither an exit
+   * nor the end of another reader unmounts it under them. A start reuses a held mount.
+   */
+  readonly #rootfsHolds = new Map<string, number>();
   /** Last restart delay per container (restart policies back off). */
   readonly #restartDelays = new Map<string, number>();
   readonly #mutex = new KeyedMutex();
@@ -268,6 +274,15 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     this.#health.clear();
     this.#events.emit("close");
     await Promise.all([...this.#releasing.values(), ...this.#trashing]);
+    // Readers still streaming from a stopped container lose its root: no mount outlives the engine.
+    for (const id of this.#rootfsHolds.keys()) {
+      const rec = this.#records.get(id);
+      if (rec !== undefined && rec.state.status !== "running" && rec.state.status !== "paused")
+        await unmountOverlay(this.#paths(id).rootfs).catch((e: unknown) => {
+          this.#log(`unmounting the root file system of ${rec.name}: ${errorText(e)}`);
+        });
+    }
+    this.#rootfsHolds.clear();
     // An engine with no container left under runc leaves no runtime state behind. While runc still
     // holds a container (rmdir fails), everything stays: conmon writes its exit file there later.
     if (
@@ -487,9 +502,12 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     this.#releasing.set(rec.id, release);
     await Promise.all([
       this.#tearDown(rec),
-      unmountOverlay(p.rootfs).catch((e: unknown) => {
-        this.#log(`unmounting the root filesystem of ${rec.name}: ${errorText(e)}`);
-      }),
+      // A reader still streaming from the root keeps it; the last one unmounts it.
+      this.#rootfsHeld(rec.id)
+        ? undefined
+        : unmountOverlay(p.rootfs).catch((e: unknown) => {
+            this.#log(`unmounting the root filesystem of ${rec.name}: ${errorText(e)}`);
+          }),
     ]);
     await unlink(p.exitFile).catch(() => undefined);
     rec.state.status = "exited";
@@ -1033,8 +1051,10 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     const devices = await hostDevices(rec);
     const terminal = rec.config.Tty === true;
     try {
-      if (await isMountPoint(p.rootfs)) await unmountOverlay(p.rootfs);
-      await mountOverlay({ lowerdirs: rec.snapshots, upper: p.upper, work: p.work, target: p.rootfs });
+      if (!this.#rootfsHeld(rec.id)) {
+        if (await isMountPoint(p.rootfs)) await unmountOverlay(p.rootfs);
+        await mountOverlay({ lowerdirs: rec.snapshots, upper: p.upper, work: p.work, target: p.rootfs });
+      }
       const users = await readUserDb(p.rootfs);
       const ctx = { ...this.#context(rec), rootfs: p.rootfs };
       const net = await this.#networking.setUp(ctx);
@@ -1133,7 +1153,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     } catch (e) {
       await this.#runcDelete(rec.id);
       await this.#tearDown(rec);
-      await unmountOverlay(p.rootfs).catch(() => undefined);
+      if (!this.#rootfsHeld(rec.id)) await unmountOverlay(p.rootfs).catch(() => undefined);
       if (rec.state.status === "restarting") rec.state.status = "exited";
       rec.state.error = errorText(e);
       await this.#save(rec).catch(() => undefined);
@@ -1285,6 +1305,8 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     rec.state.status = "removing";
     await this.#runcDelete(rec.id);
     await this.#tearDown(rec);
+    // Readers still streaming lose the root (a busy mount is detached lazily): the container is gone.
+    this.#rootfsHolds.delete(rec.id);
     await unmountOverlay(p.rootfs);
     this.#records.delete(rec.id);
     await this.#discard(p.dir, rec.id);
@@ -1480,16 +1502,73 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     fn: (rootfs: string, rec: ContainerRecord) => Promise<T>,
   ): Promise<T> {
     return this.withRecord(idOrName, async (rec) => {
-      const p = this.#paths(rec.id);
-      const running = rec.state.status === "running" || rec.state.status === "paused";
-      if (running) return fn(p.rootfs, rec);
-      await mountOverlay({ lowerdirs: rec.snapshots, upper: p.upper, work: p.work, target: p.rootfs });
+      await this.#holdRootfsLocked(rec);
       try {
-        return await fn(p.rootfs, rec);
+        return await fn(this.#paths(rec.id).rootfs, rec);
       } finally {
-        await unmountOverlay(p.rootfs);
+        await this.#releaseRootfsLocked(rec);
       }
     });
+  }
+
+  /**
+   * @internal A stream made from the container's root file system (export, copy out), running or
+   * not: the root stays mounted until the stream ends, fails or is closed.
+   */
+  async streamRootfs(
+    idOrName: string,
+    make: (rootfs: string) => Readable | Promise<Readable>,
+  ): Promise<Readable> {
+    return this.withRecord(idOrName, async (rec) => {
+      await this.#holdRootfsLocked(rec);
+      let stream: Readable;
+      try {
+        stream = await make(this.#paths(rec.id).rootfs);
+      } catch (e) {
+        await this.#releaseRootfsLocked(rec);
+        throw e;
+      }
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        void this.#mutex
+          .run(rec.id, () => this.#releaseRootfsLocked(rec))
+          .catch((e: unknown) => {
+            this.#log(`releasing the root file system of ${rec.name}: ${errorText(e)}`);
+          });
+      };
+      stream.once("end", release);
+      stream.once("error", release);
+      stream.once("close", release);
+      return stream;
+    });
+  }
+
+  #rootfsHeld(id: string): boolean {
+    return (this.#rootfsHolds.get(id) ?? 0) > 0;
+  }
+
+  /** Caller holds the container's mutex. Mounts the root of a stopped container. */
+  async #holdRootfsLocked(rec: ContainerRecord): Promise<void> {
+    const p = this.#paths(rec.id);
+    const running = rec.state.status === "running" || rec.state.status === "paused";
+    if (!running && !this.#rootfsHeld(rec.id) && !(await isMountPoint(p.rootfs)))
+      await mountOverlay({ lowerdirs: rec.snapshots, upper: p.upper, work: p.work, target: p.rootfs });
+    this.#rootfsHolds.set(rec.id, (this.#rootfsHolds.get(rec.id) ?? 0) + 1);
+  }
+
+  /** Caller holds the container's mutex. The last reader of a stopped container unmounts its root. */
+  async #releaseRootfsLocked(rec: ContainerRecord): Promise<void> {
+    const left = (this.#rootfsHolds.get(rec.id) ?? 0) - 1;
+    if (left > 0) {
+      this.#rootfsHolds.set(rec.id, left);
+      return;
+    }
+    // Removed meanwhile (its holds went with it), or no hold: nothing is ours to unmount.
+    if (!this.#rootfsHolds.delete(rec.id) || this.#records.get(rec.id) !== rec) return;
+    if (rec.state.status !== "running" && rec.state.status !== "paused")
+      await unmountOverlay(this.#paths(rec.id).rootfs);
   }
 
   /** @internal */
@@ -1618,15 +1697,7 @@ class EmbeddedContainer implements Container {
 
   async export(): Promise<Readable> {
     const { exportFilesystem } = await import("./containers/fs-ops.js");
-    // The stream is read after this returns, so the root must stay mounted: only running containers
-    // (whose rootfs is mounted anyway) or a mount held until the stream ends.
-    const rec = this.rt.peek(this.id);
-    if (rec.state.status === "running" || rec.state.status === "paused")
-      return exportFilesystem(join(this.rt.root, "containers", rec.id, "rootfs"));
-    throw new TsstackError(
-      "container/not-running",
-      `exporting container ${rec.name}: start it first (the embedded runtime exports running containers)`,
-    );
+    return this.rt.streamRootfs(this.id, exportFilesystem);
   }
 
   commit(opts: CommitOptions = {}): Promise<{ Id: string }> {
@@ -1635,13 +1706,7 @@ class EmbeddedContainer implements Container {
 
   async getArchive(opts: { readonly path: string }): Promise<Readable> {
     const { getArchive } = await import("./containers/fs-ops.js");
-    const rec = this.rt.peek(this.id);
-    if (rec.state.status !== "running" && rec.state.status !== "paused")
-      throw new TsstackError(
-        "container/not-running",
-        `copying from container ${rec.name}: start it first (the embedded runtime copies from running containers)`,
-      );
-    return getArchive(join(this.rt.root, "containers", rec.id, "rootfs"), opts.path);
+    return this.rt.streamRootfs(this.id, (rootfs) => getArchive(rootfs, opts.path));
   }
 
   async putArchive(tar: Readable, opts: { readonly path: string }): Promise<void> {

@@ -1,0 +1,93 @@
+/**
+ * Reading a stopped container's files, as `docker export` and `docker cp ctr:/path` do: the root is
+ * mounted for the stream and unmounted when it ends, and an exit, a start or a removal during a
+ * stream neither breaks the rules nor leaves a mount behind.
+ */
+import { once } from "node:events";
+import type { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { canRunContainers, eventually, mountsUnder, useEngines } from "../../helpers/engine.js";
+
+const engines = useEngines();
+
+async function readAll(s: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped container", () => {
+  it("exports and copies out of a stopped container, mounting its root only while streaming", async () => {
+    const { engine, root } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "mkdir -p /out && echo built > /out/artifact"],
+    });
+    await c.start();
+    expect(await c.wait()).toEqual({ StatusCode: 0 });
+    expect(mountsUnder(root)).toEqual([]);
+
+    const exported = await c.export();
+    // Mounted for the stream, until it ends.
+    expect(mountsUnder(root)).toHaveLength(1);
+    const tarball = await readAll(exported);
+    expect(tarball.includes(Buffer.from("out/artifact"))).toBe(true);
+    expect(tarball.includes(Buffer.from("built\n"))).toBe(true);
+    await eventually(() => mountsUnder(root).length === 0, { what: "unmounted after the export" });
+
+    const copied = await readAll(await c.getArchive({ path: "/out/artifact" }));
+    expect(copied.subarray(0, 8).toString()).toBe("artifact");
+    expect(copied.includes(Buffer.from("built\n"))).toBe(true);
+    await eventually(() => mountsUnder(root).length === 0, { what: "unmounted after the copy" });
+
+    // A path that is not there: 404-style error, and nothing stays mounted.
+    await expect(c.getArchive({ path: "/no/such/file" })).rejects.toMatchObject({
+      code: expect.stringMatching(/not-found/) as unknown as string,
+    });
+    expect(mountsUnder(root)).toEqual([]);
+  });
+
+  it("a stream abandoned half-way releases the mount when it is closed", async () => {
+    const { engine, root } = await engines();
+    const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
+    await c.start();
+    await c.wait();
+    const s = await c.export();
+    await once(s, "readable");
+    s.destroy();
+    await eventually(() => mountsUnder(root).length === 0, { what: "unmounted after the close" });
+  });
+
+  it("a start during a stream reuses the mount, and the exit leaves it to the stream", async () => {
+    const { engine, root } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "echo run >> /runs; cat /runs | wc -l > /count"],
+    });
+    await c.start();
+    await c.wait();
+    const s = await c.export(); // holds the root of the stopped container
+    await c.start(); // runs on the held mount
+    expect(await c.wait()).toEqual({ StatusCode: 0 });
+    // The exit did not unmount under the stream.
+    expect(mountsUnder(root)).toHaveLength(1);
+    const tarball = await readAll(s);
+    expect(tarball.includes(Buffer.from("bin/busybox"))).toBe(true);
+    await eventually(() => mountsUnder(root).length === 0, { what: "unmounted after the stream" });
+    // Both runs wrote to the same writable layer.
+    const count = await readAll(await c.getArchive({ path: "/count" }));
+    expect(count.includes(Buffer.from("2\n"))).toBe(true);
+  });
+
+  it("removing a container during a stream ends with no mount left", async () => {
+    const { engine, root } = await engines();
+    const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
+    await c.start();
+    await c.wait();
+    const s = await c.export();
+    s.on("error", () => undefined); // the stream may fail once its root is gone
+    await c.remove();
+    expect(mountsUnder(root)).toEqual([]);
+    s.destroy();
+  });
+});
