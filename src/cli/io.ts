@@ -15,6 +15,25 @@ export interface CliIo {
   readonly stdoutBytes?: Writable & { readonly isTTY?: boolean };
   /** Clock for "2 hours ago" and import timestamps. Default: the system clock. */
   readonly now?: () => Date;
+  /**
+   * Calls `listener` for each of `signals` the process receives until the returned function is
+   * called (`run` forwards them to its container). Default: the process's own signal handlers.
+   */
+  readonly onSignals?: (
+    signals: readonly NodeJS.Signals[],
+    listener: (signal: NodeJS.Signals) => void,
+  ) => () => void;
+}
+
+/** The process's signals, for `CliIo.onSignals`. */
+export function processSignals(
+  signals: readonly NodeJS.Signals[],
+  listener: (signal: NodeJS.Signals) => void,
+): () => void {
+  for (const s of signals) process.on(s, listener);
+  return () => {
+    for (const s of signals) process.off(s, listener);
+  };
 }
 
 export function processIo(): CliIo {

@@ -69,6 +69,39 @@ describe.skipIf(!engineAvailable || !canRunContainers)("container commands again
     expect(r).toMatchObject({ code: 3, stdout: "out\n", stderr: "err\n" });
   });
 
+  it("forwards Ctrl-C to the attached container's process (--sig-proxy), not with --sig-proxy=false", async () => {
+    const e = await startEngine();
+    let send: ((signal: NodeJS.Signals) => void) | undefined;
+    let subscribed: readonly NodeJS.Signals[] = [];
+    const onSignals = (signals: readonly NodeJS.Signals[], listener: (s: NodeJS.Signals) => void) => {
+      subscribed = signals;
+      send = listener;
+      return () => {
+        send = undefined;
+      };
+    };
+    const script = "trap 'echo got INT; exit 7' INT; touch /tmp/ready; while :; do sleep 0.1; done";
+    const ready = async (name: string): Promise<boolean> =>
+      (await e.cli(["exec", name, "test", "-e", "/tmp/ready"])).code === 0;
+
+    const proxied = e.cli(["run", "--name", "trapper", "busybox", "sh", "-c", script], { onSignals });
+    await eventually(() => ready("trapper"), { what: "the trap set" });
+    expect(subscribed).toContain("SIGINT");
+    send?.("SIGINT");
+    expect(await proxied).toMatchObject({ code: 7, stdout: "got INT\n" });
+    // The run is over: it listens no more.
+    expect(send).toBeUndefined();
+
+    subscribed = [];
+    const plain = e.cli(["run", "--sig-proxy=false", "--name", "plain", "busybox", "sh", "-c", script], {
+      onSignals,
+    });
+    await eventually(() => ready("plain"), { what: "the trap set" });
+    expect(subscribed).toEqual([]);
+    expect((await e.cli(["kill", "-s", "INT", "plain"])).code).toBe(0);
+    expect(await plain).toMatchObject({ code: 7, stdout: "got INT\n" });
+  });
+
   it("exits 127 for a command that is not found and 125 for an image that is not there", async () => {
     const e = await startEngine();
     const notFound = await e.cli(["run", "--rm", "busybox", "no-such-command"]);

@@ -23,6 +23,8 @@ export interface CliRunOptions {
   readonly stdin?: string | Buffer;
   readonly cwd?: string;
   readonly env?: Record<string, string>;
+  /** The CLI's signals (default: none ever arrive). */
+  readonly onSignals?: CliIo["onSignals"];
 }
 
 /** `main(argv)` with captured output, neither stdout nor stdin a terminal. */
@@ -39,6 +41,8 @@ export async function runCli(argv: string[], opts: CliRunOptions = {}): Promise<
     cwd: opts.cwd ?? "/",
     homeDir: "/root",
     stdoutBytes,
+    // Never the test process's own signals.
+    onSignals: opts.onSignals ?? (() => () => undefined),
     ...(opts.stdin !== undefined
       ? { stdin: Object.assign(Readable.from([Buffer.from(opts.stdin)]), { isTTY: false }) }
       : {}),

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { TsstackError } from "../../../common/errors.js";
 import type { Container, ContainerCreateOptions, Runtime } from "../../../runtime/runtime.js";
-import type { CliIo } from "../../io.js";
+import { processSignals, type CliIo } from "../../io.js";
 import { UsageError } from "../config.js";
 import { buildCreateOptions, environment, type CreateFlags } from "./create-options.js";
 import type { ContainerContext } from "./engine.js";
@@ -66,10 +66,42 @@ function addCreateFlags(cmd: Command): Command {
 
 interface RunFlags extends CreateFlags {
   detach?: boolean;
+  sigProxy?: string | boolean;
+}
+
+/**
+ * Signals an attached `run`/`start -a` without a TTY forwards to the container (docker's
+ * `--sig-proxy`, on by default): Ctrl-C reaches the container's process instead of ending the CLI.
+ * (With a TTY, Ctrl-C is a byte on the terminal; SIGKILL and SIGSTOP cannot be caught.)
+ */
+const PROXIED_SIGNALS: readonly NodeJS.Signals[] = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+];
+
+/** docker's boolean flag with an optional value: `--sig-proxy`, `--sig-proxy=false`. */
+function sigProxyOption(cmd: Command): Command {
+  return cmd.option(
+    "--sig-proxy [bool]",
+    "proxy received signals to the process (default true; not with a TTY)",
+    (value: string) => {
+      if (value !== "true" && value !== "false")
+        throw new UsageError(`invalid value "${value}" for --sig-proxy: use true or false`);
+      return value === "true";
+    },
+  );
+}
+
+function sigProxyEnabled(flag: string | boolean | undefined): boolean {
+  return flag !== false;
 }
 
 export function defineRun(cmd: Command, ctx: ContainerContext): Command {
-  return addCreateFlags(cmd)
+  return sigProxyOption(addCreateFlags(cmd))
     .description("create and start a container from an image")
     .option("-d, --detach", "run in the background and print the container id")
     .option("--rm", "remove the container when it exits")
@@ -95,7 +127,12 @@ export function defineRun(cmd: Command, ctx: ContainerContext): Command {
         io.stdout.write(`${id}\n`);
         return;
       }
-      const code = await runForeground(container, io, { stdin: interactive, tty, rm: flags.rm === true });
+      const code = await runForeground(container, io, {
+        stdin: interactive,
+        tty,
+        rm: flags.rm === true,
+        sigProxy: sigProxyEnabled(flags.sigProxy),
+      });
       if (code !== 0) throw new ExitStatus(code);
     });
 }
@@ -188,6 +225,29 @@ async function fullId(container: Container): Promise<string> {
 async function startAndStream(
   container: Container,
   io: CliIo,
+  opts: {
+    readonly stdin: boolean;
+    readonly tty: boolean;
+    readonly fromStart: boolean;
+    readonly sigProxy: boolean;
+  },
+): Promise<number> {
+  const stopProxy =
+    opts.sigProxy && !opts.tty
+      ? (io.onSignals ?? processSignals)(PROXIED_SIGNALS, (signal) => {
+          void container.kill({ signal }).catch(() => undefined);
+        })
+      : () => undefined;
+  try {
+    return await streamAttached(container, io, opts);
+  } finally {
+    stopProxy();
+  }
+}
+
+async function streamAttached(
+  container: Container,
+  io: CliIo,
   opts: { readonly stdin: boolean; readonly tty: boolean; readonly fromStart: boolean },
 ): Promise<number> {
   if (opts.stdin) {
@@ -222,7 +282,7 @@ async function startAndStream(
 async function runForeground(
   container: Container,
   io: CliIo,
-  opts: { readonly stdin: boolean; readonly tty: boolean; readonly rm: boolean },
+  opts: { readonly stdin: boolean; readonly tty: boolean; readonly rm: boolean; readonly sigProxy: boolean },
 ): Promise<number> {
   try {
     return await startAndStream(container, io, { ...opts, fromStart: true });
@@ -236,33 +296,40 @@ async function runForeground(
 }
 
 export function defineStart(cmd: Command, ctx: ContainerContext): Command {
-  return cmd
+  return sigProxyOption(cmd)
     .description("start stopped containers")
     .argument("<container...>", "names or ids")
     .option("-a, --attach", "attach the output and exit with the container's exit code")
     .option("-i, --interactive", "attach the container's stdin")
-    .action(async (refs: string[], flags: { attach?: boolean; interactive?: boolean }, c: Command) => {
-      const attach = flags.attach === true || flags.interactive === true;
-      if (attach && refs.length > 1)
-        throw new UsageError("you cannot start and attach multiple containers at once");
-      await using engine = await ctx.connect(c);
-      const [first] = refs;
-      if (attach && first !== undefined) {
-        const container = engine.runtime.getContainer(first);
-        const { Config } = await container.inspect();
-        const code = await startAndStream(container, ctx.io, {
-          stdin: flags.interactive === true,
-          tty: Config.Tty,
-          fromStart: false,
+    .action(
+      async (
+        refs: string[],
+        flags: { attach?: boolean; interactive?: boolean; sigProxy?: string | boolean },
+        c: Command,
+      ) => {
+        const attach = flags.attach === true || flags.interactive === true;
+        if (attach && refs.length > 1)
+          throw new UsageError("you cannot start and attach multiple containers at once");
+        await using engine = await ctx.connect(c);
+        const [first] = refs;
+        if (attach && first !== undefined) {
+          const container = engine.runtime.getContainer(first);
+          const { Config } = await container.inspect();
+          const code = await startAndStream(container, ctx.io, {
+            stdin: flags.interactive === true,
+            tty: Config.Tty,
+            fromStart: false,
+            sigProxy: sigProxyEnabled(flags.sigProxy),
+          });
+          if (code !== 0) throw new ExitStatus(code);
+          return;
+        }
+        await forEachContainer(ctx.io, refs, async (ref) => {
+          await engine.runtime.getContainer(ref).start();
+          ctx.io.stdout.write(`${ref}\n`);
         });
-        if (code !== 0) throw new ExitStatus(code);
-        return;
-      }
-      await forEachContainer(ctx.io, refs, async (ref) => {
-        await engine.runtime.getContainer(ref).start();
-        ctx.io.stdout.write(`${ref}\n`);
-      });
-    });
+      },
+    );
 }
 
 interface ExecFlags {
