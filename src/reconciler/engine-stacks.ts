@@ -6,7 +6,7 @@
  */
 import { createActor, fromCallback, fromPromise, type ActorOptions, type AnyActorLogic } from "xstate";
 import { TsstackError } from "../common/errors.js";
-import { imagesInUse } from "../runtime/containers/record.js";
+import { imageUseCheck } from "../runtime/containers/record.js";
 import { readImageConfig } from "../runtime/images/inspect.js";
 import { ImageStore } from "../runtime/images/store.js";
 import type {
@@ -580,7 +580,7 @@ function unmanagedDesired(name: string, observed: ObservedStack): DesiredStack {
 }
 
 async function imageInStore(root: string, ref: string): Promise<boolean> {
-  const store = await ImageStore.open(root, { inUse: (id) => imagesInUse(root).has(id) });
+  const store = await ImageStore.open(root, { inUse: imageUseCheck(root) });
   try {
     return (await store.resolve(ref)) !== undefined;
   } finally {
@@ -596,7 +596,7 @@ async function imageInStore(root: string, ref: string): Promise<boolean> {
 async function imagesInStore(root: string, refs: readonly string[]): Promise<Map<string, ImageFacts>> {
   const out = new Map<string, ImageFacts>();
   if (refs.length === 0) return out;
-  const store = await ImageStore.open(root, { inUse: (id) => imagesInUse(root).has(id) });
+  const store = await ImageStore.open(root, { inUse: imageUseCheck(root) });
   try {
     for (const ref of refs) {
       const image = await store.resolve(ref).catch(() => undefined);

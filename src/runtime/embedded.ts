@@ -42,7 +42,7 @@ import {
 import { readLog } from "./containers/logs.js";
 import { buildRuntimeSpec, resolveUser, type ContainerConfig } from "./containers/oci-spec.js";
 import {
-  imagesInUse,
+  imageUseCheck,
   RECORD_FILE,
   RECORD_VERSION,
   ZERO_TIME,
@@ -762,7 +762,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       // Resolving the image and writing the record under the store lock: an image command in another
       // process sees the container's image as in use from the moment it exists.
       const store = await ImageStore.open(this.root, {
-        inUse: (imageId) => imagesInUse(this.root).has(imageId),
+        inUse: imageUseCheck(this.root),
       });
       let rec: ContainerRecord;
       try {
@@ -1579,7 +1579,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   /** @internal */
   async withImageStore<T>(fn: (store: ImageStore) => Promise<T>): Promise<T> {
     const store = await ImageStore.open(this.root, {
-      inUse: (imageId) => imagesInUse(this.root).has(imageId),
+      inUse: imageUseCheck(this.root),
     });
     try {
       return await fn(store);

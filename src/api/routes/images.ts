@@ -8,7 +8,7 @@ import { ImageStore, type ImageStoreOptions } from "../../runtime/images/store.j
 import { familiarNames, imageInspect, readImageConfig } from "../../runtime/images/inspect.js";
 import { familiarName, parseReference } from "../../runtime/images/reference.js";
 import type { ImageConfig, ImageRecord } from "../../runtime/images/types.js";
-import { imagesInUse } from "../../runtime/containers/record.js";
+import { imageUseCheck } from "../../runtime/containers/record.js";
 import { HttpError } from "../errors.js";
 import { labelMatches, parseFilters, queryBool, type Filters } from "../filters.js";
 import { route } from "../router.js";
@@ -22,7 +22,7 @@ async function withStore<T>(
 ): Promise<T> {
   const store = await ImageStore.open(s.root, {
     // Images of containers (running or not) are in use: removal refuses them.
-    inUse: (imageId) => imagesInUse(s.root).has(imageId),
+    inUse: imageUseCheck(s.root),
     ...opts,
   });
   try {

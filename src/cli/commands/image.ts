@@ -28,7 +28,7 @@ import type { RegistryClientOptions } from "../../runtime/images/registry/client
 import { ProgressRenderer } from "../../runtime/images/registry/progress.js";
 import { pullImageWithStats } from "../../runtime/images/registry/pull.js";
 import { pushImage } from "../../runtime/images/registry/push.js";
-import { imagesInUse } from "../../runtime/containers/record.js";
+import { imageUseCheck } from "../../runtime/containers/record.js";
 import { ImageStore } from "../../runtime/images/store.js";
 import { imageInspect, readImageConfig } from "../../runtime/images/inspect.js";
 import type { ImageRecord, Platform, TransferProgress } from "../../runtime/images/types.js";
@@ -83,7 +83,7 @@ function openStore(cmd: Command, io: CliIo): Promise<ImageStore> {
   const root = engineRoot(cmd.optsWithGlobals<EngineFlags>(), io);
   return ImageStore.open(root, {
     // Images of containers (running or not) are in use: `rmi` refuses them, prune keeps them.
-    inUse: (imageId) => imagesInUse(root).has(imageId),
+    inUse: imageUseCheck(root),
     onLockWait: ({ root }) => {
       io.stderr.write(`waiting for another tsstack command using ${root}…\n`);
     },

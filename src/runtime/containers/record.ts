@@ -56,6 +56,17 @@ export interface ContainerRecord {
 }
 
 /**
+ * The image store's in-use check for one store opening (`ImageStore.open(root, { inUse })`): the
+ * containers' records are read once, at the first question (a prune asks once per image). Safe to
+ * keep for the opening: creating a container takes the store's lock, so no new user can appear
+ * meanwhile; one removed meanwhile only keeps its image a little longer.
+ */
+export function imageUseCheck(root: string): (imageId: string) => boolean {
+  let used: Set<string> | undefined;
+  return (imageId) => (used ??= imagesInUse(root)).has(imageId);
+}
+
+/**
  * Image ids that containers under `root` use, read from disk (synchronously: the image store calls
  * its in-use check inside its own critical section). Any process opening the store under the same
  * root (the daemon, or an image command) sees the same answer.
