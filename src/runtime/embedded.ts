@@ -8,11 +8,22 @@
  * exit files) lives under `runRoot`, by default `/run/tsstack/<hash of root>`, so engines with other
  * roots never see each other's containers.
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import { EventEmitter, on } from "node:events";
 import { existsSync, watch, type FSWatcher } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { constants as osConstants, cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
@@ -120,6 +131,32 @@ export interface EmbeddedRuntimeOptions {
 
 const INIT_BINARY = "/usr/bin/catatonit";
 const SCRIPT_BINARY = "/usr/bin/script";
+
+/**
+ * Resizes the terminal `script` (pid `scriptPid`) gives `runc exec --tty`: its child's stdin is that
+ * pty's slave, and setting the slave's size (stty; Node has no ioctl) makes the kernel send SIGWINCH to
+ * runc, which copies the size to the container's own pty. A process already gone is not an error.
+ */
+async function resizeScriptTerminal(
+  scriptPid: number | undefined,
+  size: { readonly rows: number; readonly columns: number },
+): Promise<void> {
+  if (scriptPid === undefined) return;
+  const rows = Math.trunc(size.rows);
+  const columns = Math.trunc(size.columns);
+  if (!(rows > 0 && rows < 65536 && columns > 0 && columns < 65536)) return;
+  const children = await readFile(`/proc/${scriptPid}/task/${scriptPid}/children`, "utf8").catch(() => "");
+  const child = children.trim().split(/\s+/)[0];
+  if (child === undefined || child === "") return;
+  const tty = await readlink(`/proc/${child}/fd/0`).catch(() => undefined);
+  if (tty === undefined || !/^\/dev\/pts\/\d+$/.test(tty)) return;
+  await new Promise<void>((resolve, reject) => {
+    execFile("stty", ["-F", tty, "rows", String(rows), "cols", String(columns)], (error, _out, stderr) => {
+      if (error === null) resolve();
+      else reject(new Error(`stty -F ${tty}: ${stderr.trim() || error.message}`));
+    });
+  });
+}
 
 /** Single-quotes a word for /bin/sh. */
 function shellQuote(word: string): string {
@@ -1420,6 +1457,15 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       kill: () => {
         child.kill("SIGKILL");
       },
+      ...(opts.Tty === true
+        ? {
+            resize: (size: { readonly rows: number; readonly columns: number }) => {
+              void resizeScriptTerminal(child.pid, size).catch((e: unknown) => {
+                this.#log(`resizing the terminal of an exec in ${rec.name}: ${errorText(e)}`);
+              });
+            },
+          }
+        : {}),
     };
   }
 

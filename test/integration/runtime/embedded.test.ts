@@ -498,6 +498,34 @@ describe.skipIf(!canRunContainers)("embedded runtime: attach and TTYs", () => {
   });
 });
 
+describe.skipIf(!canRunContainers)("embedded runtime: exec terminal size", () => {
+  it("resizes an exec's terminal, and the process inside sees the new size", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["sleep", "300"] });
+    await c.start();
+    const e = await c.exec({
+      Cmd: ["sh", "-c", "while :; do stty size; sleep 0.05; done"],
+      Tty: true,
+    });
+    let out = "";
+    e.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    expect(typeof e.resize).toBe("function");
+    await eventually(
+      () => {
+        e.resize?.({ rows: 33, columns: 101 });
+        return out.includes("33 101");
+      },
+      { what: "the new size inside the container" },
+    );
+    e.resize?.({ rows: 12, columns: 40 });
+    await eventually(() => out.slice(out.lastIndexOf("33 101")).includes("12 40"), {
+      what: "the second size",
+    });
+    e.kill?.();
+    await e.exit;
+  });
+});
+
 describe.skipIf(!canRunContainers)("embedded runtime: healthchecks", () => {
   it("reports starting, then healthy, then unhealthy as the probe's result changes, with events", async () => {
     const { engine } = await engines();
