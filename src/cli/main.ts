@@ -29,7 +29,41 @@ export async function programFor(argv: readonly string[], io: CliIo): Promise<Co
 
 /** Runs the CLI; resolves to the process exit code. Never calls process.exit itself. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  return runProgram(await programFor(argv, io), argv, io);
+  const program = await programFor(argv, io);
+  return runProgram(program, dockerBooleanFlags(program, argv), io);
+}
+
+/**
+ * docker's boolean flags take `--flag=false` (`run --sig-proxy=false`); commander's booleans take
+ * `--no-flag`. Among the options of the subcommand `argv` runs (up to its first operand: what
+ * follows belongs to the container's command), `--flag=true|false` becomes `--flag`/`--no-flag`
+ * where the command has both.
+ */
+export function dockerBooleanFlags(program: Command, argv: readonly string[]): string[] {
+  const out = [...argv];
+  let cmd: Command = program;
+  let i = 0;
+  for (; i < out.length; i++) {
+    const arg = out[i] ?? "";
+    if (arg === "--") break;
+    if (arg.startsWith("-") && arg !== "-") {
+      const eq = arg.indexOf("=");
+      const name = eq < 0 ? arg : arg.slice(0, eq);
+      const option = cmd.options.find((o) => o.long === name || o.short === name);
+      const value = arg.slice(eq + 1);
+      if (eq >= 0 && option !== undefined && !option.required && !option.optional) {
+        const negated = cmd.options.some((o) => o.long === `--no-${name.slice(2)}`);
+        if (negated && (value === "true" || value === "false"))
+          out[i] = value === "true" ? name : `--no-${name.slice(2)}`;
+      } else if (eq < 0 && option?.required === true) i++;
+      continue;
+    }
+    // An operand: a subcommand of the current command, or the first operand of the leaf command.
+    const sub = cmd.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (sub === undefined) break;
+    cmd = sub;
+  }
+  return out;
 }
 
 /** The first operand of `argv`, skipping the program's options and their values. */

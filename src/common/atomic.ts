@@ -23,11 +23,11 @@ export interface AtomicWriteOptions {
    */
   readonly exactMode?: boolean;
   /**
-   * Skip the fsyncs (default false). The rename still makes the write all-or-nothing for any crash of
-   * the process; only a power loss can then leave the previous content. For state the next boot
-   * makes void anyway (which containers run), where a sync on every change costs milliseconds.
+   * Make the rename durable too (fsync of the directory; default true). Without it, a power loss may
+   * bring back the previous content, never a torn or empty file (the data is synced before the
+   * rename either way): for state the next boot re-derives anyway.
    */
-  readonly noSync?: boolean;
+  readonly syncDir?: boolean;
 }
 
 /**
@@ -51,7 +51,7 @@ export async function writeFileAtomic(
     try {
       if (options.exactMode === true) await handle.chmod(mode);
       await handle.writeFile(data);
-      if (options.noSync !== true) await handle.sync();
+      await handle.sync();
     } finally {
       await handle.close();
     }
@@ -60,7 +60,7 @@ export async function writeFileAtomic(
     await unlink(tmp).catch(() => undefined);
     throw error;
   }
-  if (options.noSync !== true) await fsyncDir(dir);
+  if (options.syncDir !== false) await fsyncDir(dir);
 }
 
 /** Makes renames and unlinks inside `dir` durable. */

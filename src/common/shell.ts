@@ -24,10 +24,18 @@ export class ShellRunner {
   #waiter: ((line: string | undefined) => void) | undefined;
 
   readonly #errorCode: string;
+  readonly #timeoutMs: number;
+  /** Why the current shell is unusable (it could not start), if it is. */
+  #broken: Error | undefined;
 
-  /** `errorCode`: the code of the errors `run` throws (the caller's domain: network, rootfs…). */
-  constructor(errorCode = "network/command-failed") {
+  /**
+   * `errorCode`: the code of the errors `run` throws (the caller's domain: network, rootfs…).
+   * `timeoutMs`: a request taking longer fails and the shell is replaced (a hung `umount` must not
+   * hold every later request); default 60 s.
+   */
+  constructor(errorCode = "network/command-failed", opts: { readonly timeoutMs?: number } = {}) {
     this.#errorCode = errorCode;
+    this.#timeoutMs = opts.timeoutMs ?? 60_000;
   }
 
   /** Runs a command; resolves with its output (stdout and stderr merged), rejects when it fails. */
@@ -55,11 +63,20 @@ export class ShellRunner {
   }
 
   #shell(): ChildProcessWithoutNullStreams {
-    if (this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null)
+    if (
+      this.#child !== undefined &&
+      this.#broken === undefined &&
+      this.#child.exitCode === null &&
+      this.#child.signalCode === null
+    )
       return this.#child;
+    this.#broken = undefined;
+    // Its own process group: a timeout ends the shell with whatever it runs, and Ctrl-C on a
+    // foreground daemon does not reach it.
     const child = spawn("/bin/sh", [], {
       stdio: ["pipe", "pipe", "pipe"],
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C" },
+      detached: true,
     });
     child.stdout.setEncoding("utf8");
     child.stdout.on("data", (d: string) => {
@@ -69,6 +86,11 @@ export class ShellRunner {
     child.stderr.on("data", () => undefined);
     child.stdin.on("error", () => undefined);
     child.on("close", () => {
+      this.#waiter?.(undefined);
+    });
+    // A shell that cannot start (EAGAIN, ENOMEM…) fails its request, and the next one tries anew.
+    child.on("error", (e) => {
+      this.#broken = e;
       this.#waiter?.(undefined);
     });
     this.#child = child;
@@ -122,6 +144,32 @@ export class ShellRunner {
     const command =
       cwd === undefined ? `{ ${quoted}${stdin}}` : `( cd ${quote(cwd)} && exec ${quoted}${stdin})`;
     sh.stdin.write(`${command} 2>&1; echo "\n${marker}$?"\n`);
+    const what = `${file} ${args.join(" ")}`;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      // The shell goes (with it the request's output so far); the next request starts a new one.
+      this.#broken = new Error(`did not finish within ${this.#timeoutMs / 1000} s`);
+      try {
+        if (sh.pid !== undefined) process.kill(-sh.pid, "SIGKILL");
+      } catch {
+        sh.kill("SIGKILL");
+      }
+      this.#waiter?.(undefined);
+    }, this.#timeoutMs);
+    try {
+      return await this.#await(sh, marker, what, () => timedOut);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #await(
+    sh: ChildProcessWithoutNullStreams,
+    marker: string,
+    what: string,
+    timedOut: () => boolean,
+  ): Promise<{ code: number; output: string }> {
     for (;;) {
       const at = this.#buffer.indexOf(marker);
       const end = at < 0 ? -1 : this.#buffer.indexOf("\n", at);
@@ -131,8 +179,10 @@ export class ShellRunner {
         this.#buffer = this.#buffer.slice(end + 1);
         return { code, output };
       }
+      if (timedOut() || this.#broken !== undefined)
+        throw new TsstackError(this.#errorCode, `${what}: ${this.#broken?.message ?? "timed out"}`);
       if (sh.exitCode !== null || sh.signalCode !== null)
-        throw new TsstackError(this.#errorCode, `${file} ${args.join(" ")}: the helper shell ended`);
+        throw new TsstackError(this.#errorCode, `${what}: the helper shell ended`);
       await new Promise<void>((resolve) => {
         this.#waiter = () => {
           this.#waiter = undefined;

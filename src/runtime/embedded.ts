@@ -44,6 +44,7 @@ import {
   findBinary,
   processStartTime,
   releaseExited,
+  runcInitStart,
   RUNC_PATHS,
   runc,
   runcState,
@@ -224,6 +225,12 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
    * nor the end of another reader unmounts it under them. A start reuses a held mount.
    */
   readonly #rootfsHolds = new Map<string, number>();
+  /**
+   * Copies out of a container in flight, by id: the container must not run while one reads it
+   * (CVE-2018-15664: a running container could swap a directory on the copy's path for a symlink to
+   * the host). A running container is paused for the copy; a stopped one may not start until it ends.
+   */
+  readonly #copyHolds = new Map<string, number>();
   /** Last restart delay per container (restart policies back off). */
   readonly #restartDelays = new Map<string, number>();
   readonly #mutex = new KeyedMutex();
@@ -312,14 +319,15 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     this.#events.emit("close");
     await Promise.all([...this.#releasing.values(), ...this.#trashing]);
     // Readers still streaming from a stopped container lose its root: no mount outlives the engine.
-    for (const id of this.#rootfsHolds.keys()) {
-      const rec = this.#records.get(id);
-      if (rec !== undefined && rec.state.status !== "running" && rec.state.status !== "paused")
-        await unmountOverlay(this.#paths(id).rootfs).catch((e: unknown) => {
-          this.#log(`unmounting the root file system of ${rec.name}: ${errorText(e)}`);
-        });
-    }
-    this.#rootfsHolds.clear();
+    for (const id of [...this.#rootfsHolds.keys()])
+      await this.#mutex.run(id, async () => {
+        const rec = this.#records.get(id);
+        if (rec !== undefined && rec.state.status !== "running" && rec.state.status !== "paused")
+          await unmountOverlay(this.#paths(id).rootfs).catch((e: unknown) => {
+            this.#log(`unmounting the root file system of ${rec.name}: ${errorText(e)}`);
+          });
+        this.#rootfsHolds.delete(id);
+      });
     // An engine with no container left under runc leaves no runtime state behind. While runc still
     // holds a container (rmdir fails), everything stays: conmon writes its exit file there later.
     if (
@@ -374,15 +382,14 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   }
 
   /**
-   * Writes the record atomically (temp file + rename: a daemon crash leaves the old or the new one).
-   * `durable` adds the fsyncs, for what a power loss must not undo (the container's creation, its
-   * name); state changes (started, exited) skip them: after a power loss nothing runs anyway and the
-   * engine re-derives each container's state from runc at open, and a sync per change cost ~2 ms of
-   * every start and exit.
+   * Writes the record atomically (temp file, synced, then renamed: any crash leaves the old or the new
+   * one, never a torn one). `durable` also syncs the directory, for what a power loss must not undo
+   * (the container's creation, its name); state changes (started, exited) skip that: after a power
+   * loss nothing runs and the engine re-derives each container's state from runc at open.
    */
   async #save(rec: ContainerRecord, durable = false): Promise<void> {
     await writeFileAtomic(this.#paths(rec.id).record, `${JSON.stringify(rec)}\n`, 0o600, {
-      noSync: !durable,
+      syncDir: durable,
     });
   }
 
@@ -1083,6 +1090,11 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         "container/conflict",
         `cannot start container ${rec.name}: it is ${rec.state.status}`,
       );
+    if ((this.#copyHolds.get(rec.id) ?? 0) > 0)
+      throw new TsstackError(
+        "container/conflict",
+        `cannot start container ${rec.name}: files are being copied out of it; start it when the copy ends`,
+      );
     const p = this.#paths(rec.id);
     const config = this.#containerConfig(rec);
     const devices = await hostDevices(rec);
@@ -1172,13 +1184,18 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         stdin: rec.config.OpenStdin === true,
         startNow,
       });
-      if (!startNow) {
+      if (startNow) {
+        // One that came while runc ran (another client) joins now, as an attach after a start would.
+        await this.#connectPendingAttaches(rec);
+      } else {
         await this.#connectPendingAttaches(rec);
         await runc(this.#runc, this.#runcRoot, ["start", rec.id], `starting container ${rec.name}`);
       }
       rec.state.status = "running";
       rec.state.pid = pid;
-      rec.state.pidStart = await processStartTime(pid);
+      // runc recorded it while the process lived; /proc is the fallback (a process that exited at
+      // once may be gone, and its pid reused, by now).
+      rec.state.pidStart = (await runcInitStart(this.#runcRoot, rec.id)) ?? (await processStartTime(pid));
       rec.state.conmonPid = Number.parseInt(await readFile(p.conmonPid, "utf8").catch(() => "0"), 10) || 0;
       rec.state.startedAt = startedAt;
       rec.state.finishedAt = ZERO_TIME;
@@ -1344,6 +1361,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     await this.#tearDown(rec);
     // Readers still streaming lose the root (a busy mount is detached lazily): the container is gone.
     this.#rootfsHolds.delete(rec.id);
+    this.#copyHolds.delete(rec.id);
     await unmountOverlay(p.rootfs);
     this.#records.delete(rec.id);
     await this.#discard(p.dir, rec.id);
@@ -1449,6 +1467,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       });
     });
     this.#emit("exec_start", rec, { execCommand: opts.Cmd.join(" ") });
+    let resizing = Promise.resolve();
     return {
       stdin: child.stdin,
       stdout: child.stdout,
@@ -1459,10 +1478,13 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       },
       ...(opts.Tty === true
         ? {
+            // In order: the last size asked for is the one that stays.
             resize: (size: { readonly rows: number; readonly columns: number }) => {
-              void resizeScriptTerminal(child.pid, size).catch((e: unknown) => {
-                this.#log(`resizing the terminal of an exec in ${rec.name}: ${errorText(e)}`);
-              });
+              resizing = resizing
+                .then(() => resizeScriptTerminal(child.pid, size))
+                .catch((e: unknown) => {
+                  this.#log(`resizing the terminal of an exec in ${rec.name}: ${errorText(e)}`);
+                });
             },
           }
         : {}),
@@ -1564,14 +1586,32 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   async streamRootfs(
     idOrName: string,
     make: (rootfs: string) => Readable | Promise<Readable>,
+    opts: { readonly frozen?: boolean } = {},
   ): Promise<Readable> {
     return this.withRecord(idOrName, async (rec) => {
-      await this.#holdRootfsLocked(rec);
+      // `frozen` (a copy out of the container): paused while running, kept from starting otherwise.
+      const pause = opts.frozen === true && rec.state.status === "running";
+      if (pause) await this.pauseLocked(rec, true);
+      if (opts.frozen === true) this.#copyHolds.set(rec.id, (this.#copyHolds.get(rec.id) ?? 0) + 1);
+      const unfreeze = async (): Promise<void> => {
+        if (opts.frozen !== true) return;
+        const left = (this.#copyHolds.get(rec.id) ?? 0) - 1;
+        if (left > 0) this.#copyHolds.set(rec.id, left);
+        else this.#copyHolds.delete(rec.id);
+        if (pause && left <= 0 && this.#records.get(rec.id) === rec && rec.state.status === "paused")
+          await this.pauseLocked(rec, false);
+      };
       let stream: Readable;
       try {
-        stream = await make(this.#paths(rec.id).rootfs);
+        await this.#holdRootfsLocked(rec);
+        try {
+          stream = await make(this.#paths(rec.id).rootfs);
+        } catch (e) {
+          await this.#releaseRootfsLocked(rec);
+          throw e;
+        }
       } catch (e) {
-        await this.#releaseRootfsLocked(rec);
+        await unfreeze();
         throw e;
       }
       let released = false;
@@ -1579,7 +1619,10 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         if (released) return;
         released = true;
         void this.#mutex
-          .run(rec.id, () => this.#releaseRootfsLocked(rec))
+          .run(rec.id, async () => {
+            await unfreeze();
+            await this.#releaseRootfsLocked(rec);
+          })
           .catch((e: unknown) => {
             this.#log(`releasing the root file system of ${rec.name}: ${errorText(e)}`);
           });
@@ -1752,7 +1795,7 @@ class EmbeddedContainer implements Container {
 
   async getArchive(opts: { readonly path: string }): Promise<Readable> {
     const { getArchive } = await import("./containers/fs-ops.js");
-    return this.rt.streamRootfs(this.id, (rootfs) => getArchive(rootfs, opts.path));
+    return this.rt.streamRootfs(this.id, (rootfs) => getArchive(rootfs, opts.path), { frozen: true });
   }
 
   async putArchive(tar: Readable, opts: { readonly path: string }): Promise<void> {

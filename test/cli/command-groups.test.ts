@@ -7,7 +7,7 @@ import { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { COMMAND_GROUPS } from "../../src/cli/command-groups.js";
 import type { CliIo } from "../../src/cli/io.js";
-import { main, programFor } from "../../src/cli/main.js";
+import { dockerBooleanFlags, main, programFor } from "../../src/cli/main.js";
 
 const io: CliIo = {
   stdout: { write: () => true },
@@ -48,5 +48,70 @@ describe("command groups", () => {
     expect(code).toBe(2);
     expect(stderr).toContain("unknown command 'upp'");
     expect(stderr).toContain("(Did you mean up?)");
+  });
+
+  it("turns docker's --flag=false into --no-flag among the subcommand's options only", async () => {
+    const rewrite = async (argv: string[]): Promise<string[]> =>
+      dockerBooleanFlags(await programFor(argv, io), argv);
+    // A plain --sig-proxy leaves the image alone.
+    expect(await rewrite(["run", "--sig-proxy", "alpine", "echo"])).toEqual([
+      "run",
+      "--sig-proxy",
+      "alpine",
+      "echo",
+    ]);
+    expect(
+      await rewrite([
+        "--root",
+        "/r",
+        "run",
+        "--name",
+        "x",
+        "--sig-proxy=false",
+        "alpine",
+        "echo",
+        "--sig-proxy=false",
+      ]),
+    ).toEqual([
+      "--root",
+      "/r",
+      "run",
+      "--name",
+      "x",
+      "--no-sig-proxy",
+      "alpine",
+      "echo",
+      "--sig-proxy=false",
+    ]);
+    expect(await rewrite(["container", "run", "--sig-proxy=true", "alpine"])).toEqual([
+      "container",
+      "run",
+      "--sig-proxy",
+      "alpine",
+    ]);
+    expect(await rewrite(["start", "-a", "--sig-proxy=false", "c1"])).toEqual([
+      "start",
+      "-a",
+      "--no-sig-proxy",
+      "c1",
+    ]);
+    // Not a boolean with a negation, or not true/false: left for commander to judge.
+    expect(await rewrite(["run", "--sig-proxy=maybe", "alpine"])).toEqual([
+      "run",
+      "--sig-proxy=maybe",
+      "alpine",
+    ]);
+    expect(await rewrite(["run", "--name=x", "alpine"])).toEqual(["run", "--name=x", "alpine"]);
+  });
+
+  it("parses run --sig-proxy before the image, as docker does", async () => {
+    const program = await programFor(["run", "--sig-proxy", "alpine", "echo"], io);
+    const run = program.commands.find((c) => c.name() === "run");
+    let seen: unknown[] = [];
+    run?.action((...args: unknown[]) => {
+      seen = args.slice(0, 2);
+    });
+    await program.parseAsync(["run", "--sig-proxy", "alpine", "echo", "hi"], { from: "user" });
+    expect(seen).toEqual(["alpine", ["echo", "hi"]]);
   });
 });

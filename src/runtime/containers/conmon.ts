@@ -302,6 +302,22 @@ export async function processStartTime(pid: number): Promise<string | undefined>
 }
 
 /**
+ * The start time runc recorded for a container's init (`init_process_start` in its state.json, the
+ * same clock ticks as /proc/<pid>/stat field 22), or undefined when runc holds no state for it.
+ */
+export async function runcInitStart(root: string, id: string): Promise<string | undefined> {
+  try {
+    const state = JSON.parse(await readFile(join(root, id, "state.json"), "utf8")) as {
+      init_process_start?: unknown;
+    };
+    const start = state.init_process_start;
+    return typeof start === "number" && Number.isSafeInteger(start) && start > 0 ? String(start) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Sends `signal` (a number) to `pid` if it is still the process that started at `startTime`; false
  * when it is not (gone, or the pid now names another process), so the caller can ask runc instead.
  */

@@ -4,12 +4,12 @@
  * files deleted from the trash in the background.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { releaseExited } from "../../../src/runtime/containers/conmon.js";
+import { processStartTime, releaseExited } from "../../../src/runtime/containers/conmon.js";
 import { EmbeddedRuntime } from "../../../src/runtime/embedded.js";
 import { canRunContainers, eventually, logText, RUNC, useEngines } from "../../helpers/engine.js";
 
@@ -50,6 +50,19 @@ describe.skipIf(!canRunContainers)("embedded runtime: releasing exited container
     await c.remove();
     await engine.close();
     expect(cgroupDirs(cgroupParent, c.id)).toEqual([]);
+  });
+
+  it("records the init's start time as runc saw it, which is what /proc says of the pid", async () => {
+    const { engine, root } = await engines();
+    const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["sleep", "300"] });
+    await c.start();
+    const { State } = await c.inspect();
+    const rec = JSON.parse(readFileSync(join(root, "containers", c.id, "container.json"), "utf8")) as {
+      state: { pid: number; pidStart?: string };
+    };
+    expect(rec.state.pid).toBe(State.Pid);
+    expect(rec.state.pidStart).toMatch(/^\d+$/);
+    expect(rec.state.pidStart).toBe(await processStartTime(State.Pid));
   });
 
   it("falls back to runc delete --force when the cgroup still holds a process", async () => {

@@ -90,4 +90,40 @@ describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped contain
     expect(mountsUnder(root)).toEqual([]);
     s.destroy();
   });
+
+  it("a copy out keeps the container still: paused while running, not started while stopped", async () => {
+    const { engine } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "echo data > /file; sleep 300"],
+    });
+    await c.start();
+    await eventually(async () => {
+      const p = await c.exec({ Cmd: ["test", "-e", "/file"] });
+      p.stdin.end();
+      return (await p.exit) === 0;
+    });
+    // CVE-2018-15664: nothing in the container runs while the copy walks its paths.
+    const copy = await c.getArchive({ path: "/file" });
+    expect((await c.inspect()).State.Status).toBe("paused");
+    expect((await readAll(copy)).includes(Buffer.from("data\n"))).toBe(true);
+    await eventually(async () => (await c.inspect()).State.Status === "running", { what: "resumed" });
+
+    await c.stop({ t: 0 });
+    const again = await c.getArchive({ path: "/file" });
+    await expect(c.start()).rejects.toMatchObject({ code: "container/conflict" });
+    await readAll(again);
+    await eventually(
+      async () => {
+        try {
+          await c.start();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { what: "a start once the copy ended" },
+    );
+    expect((await c.inspect()).State.Status).toBe("running");
+  });
 });

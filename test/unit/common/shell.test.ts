@@ -9,8 +9,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ShellRunner } from "../../../src/common/shell.js";
 
 const runners: ShellRunner[] = [];
-function runner(code?: string): ShellRunner {
-  const r = new ShellRunner(code);
+function runner(code?: string, opts?: { timeoutMs?: number }): ShellRunner {
+  const r = new ShellRunner(code, opts);
   runners.push(r);
   return r;
 }
@@ -60,5 +60,25 @@ describe("ShellRunner", () => {
       Array.from({ length: 20 }, (_, i) => sh.status("sh", ["-c", `echo n${i}; exit ${i % 3}`])),
     );
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => ({ code: i % 3, output: `n${i}\n` })));
+  });
+
+  it("fails a request that hangs past the timeout, and the next one runs in a new shell", async () => {
+    const sh = runner("rootfs/command-failed", { timeoutMs: 300 });
+    const first = await sh.run("sh", ["-c", "echo $PPID"]);
+    const t0 = Date.now();
+    await expect(sh.run("sleep", ["30"])).rejects.toMatchObject({
+      code: "rootfs/command-failed",
+      message: expect.stringContaining("sleep 30: did not finish within 0.3 s") as unknown as string,
+    });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // Killed with its shell: nothing of the request is left running.
+    const { execFileSync } = await import("node:child_process");
+    const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l === "sleep 30");
+    expect(left).toEqual([]);
+    const second = await sh.run("sh", ["-c", "echo $PPID"]);
+    expect(second).not.toBe(first);
+    expect(await sh.run("echo", ["fine"])).toBe("fine\n");
   });
 });

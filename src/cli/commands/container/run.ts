@@ -66,7 +66,7 @@ function addCreateFlags(cmd: Command): Command {
 
 interface RunFlags extends CreateFlags {
   detach?: boolean;
-  sigProxy?: string | boolean;
+  sigProxy?: boolean;
 }
 
 /**
@@ -83,20 +83,17 @@ const PROXIED_SIGNALS: readonly NodeJS.Signals[] = [
   "SIGUSR2",
 ];
 
-/** docker's boolean flag with an optional value: `--sig-proxy`, `--sig-proxy=false`. */
+/**
+ * docker's `--sig-proxy` (default true). `--sig-proxy=false` is turned into `--no-sig-proxy` before
+ * parsing (main.ts, `dockerBooleanFlags`): a flag with an optional value would take the image name.
+ */
 function sigProxyOption(cmd: Command): Command {
-  return cmd.option(
-    "--sig-proxy [bool]",
-    "proxy received signals to the process (default true; not with a TTY)",
-    (value: string) => {
-      if (value !== "true" && value !== "false")
-        throw new UsageError(`invalid value "${value}" for --sig-proxy: use true or false`);
-      return value === "true";
-    },
-  );
+  return cmd
+    .option("--sig-proxy", "proxy received signals to the process (default; not with a TTY)")
+    .option("--no-sig-proxy", "leave received signals to the CLI (docker: --sig-proxy=false)");
 }
 
-function sigProxyEnabled(flag: string | boolean | undefined): boolean {
+function sigProxyEnabled(flag: boolean | undefined): boolean {
   return flag !== false;
 }
 
@@ -304,7 +301,7 @@ export function defineStart(cmd: Command, ctx: ContainerContext): Command {
     .action(
       async (
         refs: string[],
-        flags: { attach?: boolean; interactive?: boolean; sigProxy?: string | boolean },
+        flags: { attach?: boolean; interactive?: boolean; sigProxy?: boolean },
         c: Command,
       ) => {
         const attach = flags.attach === true || flags.interactive === true;
