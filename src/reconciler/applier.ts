@@ -26,7 +26,14 @@ import type { ContainerInspect } from "../runtime/runtime.js";
 import type { StackProgress } from "../api/stack-types.js";
 import type { StackSpec } from "../spec/types.js";
 import type { DesiredDependency, DesiredService, DesiredStack } from "./desired.js";
-import { LABEL_NETWORK, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME } from "./labels.js";
+import {
+  LABEL_CONFIG_HASH,
+  LABEL_NETWORK,
+  LABEL_ONEOFF,
+  LABEL_PROJECT,
+  LABEL_SERVICE,
+  LABEL_VOLUME,
+} from "./labels.js";
 import type { InheritedVolume, Operation, Plan } from "./plan.js";
 import { containerName, containerOptionsFor, normalizeTarget, serviceImage } from "./service-container.js";
 import type { StackRuntime } from "./stack-runtime.js";
@@ -264,7 +271,13 @@ class Applier {
       case "create": {
         const svc = this.#service(op);
         const replica = required(op, op.replica, "replica");
-        const id = await this.#createContainer(svc, replica, op.name ?? this.#finalName(svc, replica));
+        // A replica re-created after its network was (`inheritVolumes`) keeps its anonymous volumes.
+        const id = await this.#createContainer(
+          svc,
+          replica,
+          op.name ?? this.#finalName(svc, replica),
+          op.inheritVolumes,
+        );
         await this.#waitForDependencies(op);
         await this.#rt.getContainer(id).start();
         return;
@@ -593,7 +606,8 @@ class Applier {
 
   async #createNetwork(name: string): Promise<void> {
     const { spec, desired } = this.ctx;
-    const key = desired.networks.find((n) => n.name === name)?.key;
+    const wanted = desired.networks.find((n) => n.name === name);
+    const key = wanted?.key;
     const n = key !== undefined ? spec.networks[key] : undefined;
     const pools = n?.ipam?.config ?? [];
     await this.#rt.createNetwork({
@@ -621,13 +635,15 @@ class Applier {
         ...(n?.labels ?? {}),
         [LABEL_PROJECT]: desired.project,
         ...(key !== undefined ? { [LABEL_NETWORK]: key } : {}),
+        ...(wanted?.configHash !== undefined ? { [LABEL_CONFIG_HASH]: wanted.configHash } : {}),
       },
     });
   }
 
   async #createVolume(name: string): Promise<void> {
     const { spec, desired } = this.ctx;
-    const key = desired.volumes.find((v) => v.name === name)?.key;
+    const wanted = desired.volumes.find((v) => v.name === name);
+    const key = wanted?.key;
     const v = key !== undefined ? spec.volumes[key] : undefined;
     await this.#rt.createVolume({
       Name: name,
@@ -637,6 +653,7 @@ class Applier {
         ...(v?.labels ?? {}),
         [LABEL_PROJECT]: desired.project,
         ...(key !== undefined ? { [LABEL_VOLUME]: key } : {}),
+        ...(wanted?.configHash !== undefined ? { [LABEL_CONFIG_HASH]: wanted.configHash } : {}),
       },
     });
   }

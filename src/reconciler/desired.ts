@@ -1,13 +1,13 @@
 /**
  * What a stack should look like, reduced to what the planner compares: per service the number of
  * replicas, the config hash, the image id its reference resolves to, dependencies and update policy;
- * the networks and volumes to exist. Built from a `StackSpec` and what the caller found out about the
- * services' images (pure).
+ * the networks and volumes to exist, with their config hashes. Built from a `StackSpec` and what the
+ * caller found out about the services' images (pure).
  */
 import { TsstackError, internalError } from "../common/errors.js";
 import { taskFor } from "../scheduler/tasks.js";
 import type { Task } from "../scheduler/types.js";
-import { serviceConfigHash } from "../spec/canonical.js";
+import { networkConfigHash, serviceConfigHash, volumeConfigHash } from "../spec/canonical.js";
 import type { ServiceSpec, StackSpec, UpdateConfigSpec } from "../spec/types.js";
 import type { FailureAction } from "./plan.js";
 import { normalizeTarget, serviceImage } from "./service-container.js";
@@ -86,6 +86,20 @@ export interface DesiredResource {
   readonly name: string;
   /** Created outside tsstack: never created nor removed. */
   readonly external: boolean;
+  /**
+   * `networkConfigHash` / `volumeConfigHash` of its definition, put on it as the config-hash label when
+   * tsstack creates it; absent for external ones. An existing one labelled otherwise has diverged.
+   */
+  readonly configHash?: string;
+  /** Volumes: what the definition asks the engine for, to tell what differs from an existing volume. */
+  readonly config?: VolumeConfig;
+}
+
+/** A volume's settings as the engine reports them, user labels only. */
+export interface VolumeConfig {
+  readonly driver: string;
+  readonly options: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 export interface DesiredStack {
@@ -146,10 +160,21 @@ export function desiredStack(spec: StackSpec, opts: DesiredOptions = {}): Desire
     allServices: all,
     networks: Object.entries(spec.networks)
       .filter(([key]) => networkKeys.has(key))
-      .map(([key, n]) => resource(spec, key, n.name, n.external)),
+      .map(([key, n]) => ({
+        ...resource(spec, key, n.name, n.external),
+        ...(n.external !== true ? { configHash: networkConfigHash(spec, key) } : {}),
+      })),
     volumes: Object.entries(spec.volumes)
       .filter(([key]) => volumeKeys.has(key))
-      .map(([key, v]) => resource(spec, key, v.name, v.external)),
+      .map(([key, v]) => ({
+        ...resource(spec, key, v.name, v.external),
+        ...(v.external !== true
+          ? {
+              configHash: volumeConfigHash(spec, key),
+              config: { driver: v.driver ?? "local", options: v.driver_opts ?? {}, labels: v.labels ?? {} },
+            }
+          : {}),
+      })),
   };
 }
 

@@ -7,7 +7,10 @@ export const LABEL_PROJECT = "com.docker.compose.project";
 export const LABEL_SERVICE = "com.docker.compose.service";
 /** Replica number, 1-based, as a decimal string. */
 export const LABEL_CONTAINER_NUMBER = "com.docker.compose.container-number";
-/** `serviceConfigHash` of the service when the container was created: drift = a different hash. */
+/**
+ * `serviceConfigHash` of the service when the container was created, `networkConfigHash` /
+ * `volumeConfigHash` of the definition on networks and volumes: drift = a different hash.
+ */
 export const LABEL_CONFIG_HASH = "com.docker.compose.config-hash";
 /** `True` for `run` containers, which the reconciler never manages. */
 export const LABEL_ONEOFF = "com.docker.compose.oneoff";

@@ -3,6 +3,7 @@
  * (service, replica number, config hash, image id, volumes, state, health), networks and volumes.
  */
 import type { ContainerStatus, ContainerSummary } from "../runtime/runtime.js";
+import type { VolumeConfig } from "./desired.js";
 import { normalizeTarget } from "./service-container.js";
 import {
   LABEL_CONFIG_HASH,
@@ -51,6 +52,26 @@ export interface ObservedResource {
   readonly name: string;
   /** Key in the stack file, from the network/volume label. */
   readonly key?: string;
+  /** From the config-hash label; absent on ones created before tsstack labelled them (never judged). */
+  readonly configHash?: string;
+  /**
+   * Networks: ids of the containers attached to it, when the engine lists them (the embedded engine
+   * does, Docker's list does not). It may name containers the stack does not manage (one-off `run`s).
+   */
+  readonly containers?: readonly string[];
+  /** Volumes: driver, options and user labels, when the engine lists them. */
+  readonly config?: VolumeConfig;
+}
+
+/** A network or volume as the engine lists it; the fields beyond `Name` and `Labels` are optional. */
+export interface ListedResource {
+  readonly Name: string;
+  readonly Labels?: Readonly<Record<string, string>> | null;
+  /** Networks: attached containers by id. */
+  readonly Containers?: Readonly<Record<string, unknown>> | null;
+  /** Volumes. */
+  readonly Driver?: string;
+  readonly Options?: Readonly<Record<string, string>> | null;
 }
 
 export interface ObservedStack {
@@ -94,21 +115,48 @@ export function observedContainer(project: string, c: ContainerSummary): Observe
 export function observedStack(
   project: string,
   containers: readonly ContainerSummary[],
-  networks: readonly { readonly Name: string; readonly Labels?: Readonly<Record<string, string>> | null }[],
-  volumes: readonly { readonly Name: string; readonly Labels?: Readonly<Record<string, string>> | null }[],
+  networks: readonly ListedResource[],
+  volumes: readonly ListedResource[],
 ): ObservedStack {
-  const own = (
-    r: { readonly Name: string; readonly Labels?: Readonly<Record<string, string>> | null },
-    label: string,
-  ) => {
+  const own = (r: ListedResource, label: string) => {
     const key = r.Labels?.[label];
-    return { name: r.Name, ...(key !== undefined ? { key } : {}) };
+    const hash = r.Labels?.[LABEL_CONFIG_HASH];
+    return {
+      name: r.Name,
+      ...(key !== undefined ? { key } : {}),
+      ...(hash !== undefined ? { configHash: hash } : {}),
+    };
   };
   return {
     containers: containers.flatMap((c) => observedContainer(project, c) ?? []),
-    networks: networks.filter((n) => n.Labels?.[LABEL_PROJECT] === project).map((n) => own(n, LABEL_NETWORK)),
-    volumes: volumes.filter((v) => v.Labels?.[LABEL_PROJECT] === project).map((v) => own(v, LABEL_VOLUME)),
+    networks: networks
+      .filter((n) => n.Labels?.[LABEL_PROJECT] === project)
+      .map((n) => ({
+        ...own(n, LABEL_NETWORK),
+        ...(n.Containers !== undefined && n.Containers !== null
+          ? { containers: Object.keys(n.Containers) }
+          : {}),
+      })),
+    volumes: volumes
+      .filter((v) => v.Labels?.[LABEL_PROJECT] === project)
+      .map((v) => ({
+        ...own(v, LABEL_VOLUME),
+        ...(v.Driver !== undefined
+          ? {
+              config: {
+                driver: v.Driver,
+                options: { ...(v.Options ?? {}) },
+                labels: userLabels(v.Labels ?? {}),
+              },
+            }
+          : {}),
+      })),
   };
+}
+
+/** Labels without the ones tsstack (and Compose) put on what they create. */
+function userLabels(labels: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith("com.docker.compose.")));
 }
 
 /** Docker's list `Status` ends with `(healthy)`, `(unhealthy)` or `(health: starting)`. */

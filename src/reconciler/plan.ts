@@ -66,8 +66,9 @@ export interface Operation {
    */
   readonly removeVolumes?: boolean;
   /**
-   * `recreate`: the old container's anonymous volumes the new one mounts at the same targets instead of
-   * fresh ones, so their data survives the replacement (Compose's default).
+   * `recreate`, and `create` of a replica removed for its recreated network: the old container's
+   * anonymous volumes the new one mounts at the same targets instead of fresh ones, so their data
+   * survives the replacement (Compose's default).
    */
   readonly inheritVolumes?: readonly InheritedVolume[];
 }

@@ -18,14 +18,15 @@
  * - a service's containers start after its networks, volumes and dependencies' operations, and wait for
  *   the `depends_on` conditions.
  * Containers of services the stack no longer declares are orphans: reported, removed with
- * `removeOrphans`.
+ * `removeOrphans`. A network whose definition changed is recreated with the containers on it
+ * (`replaceDivergedNetworks`); a volume whose definition changed is kept, with a note.
  */
 import { schedule } from "../scheduler/scheduler.js";
 import { LOCAL_NODE } from "../scheduler/tasks.js";
 import type { NodeInfo, Placement } from "../scheduler/types.js";
-import type { DesiredService, DesiredStack } from "./desired.js";
-import type { ObservedContainer, ObservedStack } from "./observed.js";
-import { Plan, type Operation } from "./plan.js";
+import type { DesiredResource, DesiredService, DesiredStack } from "./desired.js";
+import type { ObservedContainer, ObservedResource, ObservedStack } from "./observed.js";
+import { Plan, type InheritedVolume, type Operation } from "./plan.js";
 
 export interface PlanOptions {
   /** Recreate every container of the converged services, changed or not (`--force-recreate`). Default false. */
@@ -86,12 +87,23 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
       b.add({ kind: "create-volume", target: `volume:${v.name}`, reason: "missing", name: v.name }),
     );
   }
+  // A volume is never recreated: that would lose its data. docker compose asks, and without a terminal
+  // keeps it; so does tsstack, saying how to apply the change by hand.
+  for (const v of desired.volumes) {
+    const seen = observed.volumes.find((o) => o.name === v.name);
+    if (v.external || !diverged(v.configHash, seen?.configHash)) continue;
+    b.note(
+      `volume ${v.name} exists but does not match the stack file (${volumeDifference(v, seen)}); it is kept with its data. To apply the change: tsstack down -v, then up (this deletes the volume's data)`,
+    );
+  }
 
   const declared = new Set(desired.allServices);
+  /** Orphans this plan removes (`removeOrphans`), by id: their remove operation. */
+  const removedOrphans = new Map<string, number>();
   for (const c of observed.containers) {
     if (declared.has(c.service)) continue;
     const why = `orphan: service ${c.service} is not in the stack`;
-    if (opts.removeOrphans === true) b.stopAndRemove(c, why, []);
+    if (opts.removeOrphans === true) removedOrphans.set(c.id, b.stopAndRemove(c, why, []));
     else
       b.note(
         `${target(c)} (${c.name}) is an orphan: service ${c.service} is not in the stack; --remove-orphans removes it`,
@@ -117,6 +129,8 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
     return { svc, mine, replicas, kept, surplus };
   });
 
+  const replaced = replaceDivergedNetworks(b, desired, observed, opts, sorted, removedOrphans, networkOps);
+
   const bringUp = new Map<string, number[]>();
   const recreated = new Set<string>();
   for (const { svc, mine, replicas, kept, surplus } of sorted) {
@@ -132,7 +146,7 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
     // Surplus first: duplicates and scaled-away replicas free their ports before anything starts.
     const freed = new Map<number, number[]>();
     for (const { container, why } of surplus) {
-      const removed = b.stopAndRemove(container, why, []);
+      const removed = replaced.get(container.id)?.removed ?? b.stopAndRemove(container, why, []);
       if (container.replica !== undefined)
         freed.set(container.replica, [...(freed.get(container.replica) ?? []), removed]);
     }
@@ -140,6 +154,26 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
     const replacements: ObservedContainer[] = [];
     for (const c of kept) {
       const number = c.replica ?? 0;
+      const gone = replaced.get(c.id);
+      if (gone !== undefined) {
+        // Removed for a recreated network: created again on the new one, taking its volumes over.
+        ops.push(
+          b.add({
+            kind: "create",
+            target: target(c),
+            reason: gone.reason,
+            after: [...startAfter, gone.removed],
+            service: svc.name,
+            replica: number,
+            name: svc.containerName ?? `${desired.project}-${svc.name}-${String(number)}`,
+            node: c.node ?? LOCAL_NODE.id,
+            ...waitFor,
+            ...(gone.inheritVolumes.length > 0 ? { inheritVolumes: gone.inheritVolumes } : {}),
+          }),
+        );
+        recreated.add(svc.name);
+        continue;
+      }
       const drifted = c.configHash !== svc.configHash;
       const imageChanged = opts.recreateChangedImages !== false && imageChangedFor(c, svc);
       if (c.state === "dead") replacements.push(c);
@@ -237,7 +271,7 @@ export function plan(desired: DesiredStack, observed: ObservedStack, opts: PlanO
       .map((d) => d.service);
     if (restartFor.length > 0) {
       for (const c of kept) {
-        if (c.state !== "running" || replacements.includes(c)) continue;
+        if (c.state !== "running" || replacements.includes(c) || replaced.has(c.id)) continue;
         ops.push(
           b.add({
             kind: "restart",
@@ -356,6 +390,140 @@ export function planDown(desired: DesiredStack, observed: ObservedStack, opts: D
     }
   }
   return b.build();
+}
+
+/** A container the plan removes for a recreated network, to create again once the network is back. */
+interface NetworkCasualty {
+  /** The remove operation. */
+  readonly removed: number;
+  /** Names the network (the first one, when several changed). */
+  readonly reason: string;
+  readonly inheritVolumes: readonly InheritedVolume[];
+}
+
+/**
+ * Networks whose config-hash label differs from their definition's hash are recreated, as docker
+ * compose does since PR #12267: the stack's containers attached to one are stopped and removed (a
+ * network with endpoints cannot go), the network removed and created again, and the containers created
+ * again after it (`create` operations, stop-first by construction whatever `update_config` says: the old
+ * container has to be gone before the network can). Not judged: external networks and networks without
+ * the label (created before tsstack labelled them). Kept, with a note: every network under
+ * `--no-recreate`, and a network used by a container this plan does not re-create (a service the `up` does
+ * not converge, a kept orphan, a container outside the stack), whose removal would fail.
+ *
+ * Adds the operations, points `networkOps` at the new networks' creations, and returns the removed
+ * containers by id.
+ */
+function replaceDivergedNetworks(
+  b: Builder,
+  desired: DesiredStack,
+  observed: ObservedStack,
+  opts: PlanOptions,
+  services: readonly {
+    readonly svc: DesiredService;
+    readonly kept: readonly ObservedContainer[];
+    readonly surplus: readonly { readonly container: ObservedContainer }[];
+  }[],
+  removedOrphans: ReadonlyMap<string, number>,
+  networkOps: Map<string, number>,
+): Map<string, NetworkCasualty> {
+  const out = new Map<string, NetworkCasualty>();
+  const converged = new Map(services.map((s) => [s.svc.name, s]));
+  const known = new Set(observed.containers.map((c) => c.id));
+  for (const n of desired.networks) {
+    const seen = observed.networks.find((o) => o.name === n.name);
+    if (n.external || seen === undefined || !diverged(n.configHash, seen.configHash)) continue;
+    const hashes = `config hash ${short(seen.configHash)} → ${short(n.configHash)}`;
+    const change = `network ${n.name} changed: ${hashes}`;
+    if (opts.noRecreate === true) {
+      b.note(`${change}; --no-recreate keeps it and its containers`);
+      continue;
+    }
+    const listed = new Set(seen.containers ?? []);
+    const attached = observed.containers.filter(
+      (c) => listed.has(c.id) || converged.get(c.service)?.svc.networks.includes(n.key) === true,
+    );
+    const blockers = [
+      ...attached.flatMap((c) =>
+        converged.has(c.service) || removedOrphans.has(c.id)
+          ? []
+          : [
+              `${c.name} (${desired.allServices.includes(c.service) ? `service ${c.service} is not part of this up` : "an orphan; --remove-orphans removes it"})`,
+            ],
+      ),
+      ...[...listed].filter((id) => !known.has(id)).map((id) => `container ${id.slice(0, 12)}`),
+    ];
+    if (blockers.length > 0) {
+      b.note(`${change}, but it is kept: ${blockers.join(", ")} still uses it`);
+      continue;
+    }
+    const removes: number[] = [];
+    for (const c of attached) {
+      const orphan = removedOrphans.get(c.id);
+      if (orphan !== undefined) {
+        removes.push(orphan);
+        continue;
+      }
+      const done = out.get(c.id);
+      if (done !== undefined) {
+        removes.push(done.removed);
+        continue;
+      }
+      const entry = converged.get(c.service);
+      const svc = entry?.svc;
+      // A kept replica comes back with its anonymous volumes (or fresh ones with --renew-anon-volumes);
+      // a surplus one just goes.
+      const volumes =
+        svc !== undefined && entry?.kept.includes(c) === true ? anonymousVolumesOf(c, svc, opts) : {};
+      const removed = b.stopAndRemove(c, change, [], volumes.removeVolumes);
+      out.set(c.id, { removed, reason: change, inheritVolumes: volumes.inheritVolumes ?? [] });
+      removes.push(removed);
+    }
+    const target = `network:${n.name}`;
+    const removed = b.add({ kind: "remove-network", target, reason: hashes, after: removes, name: n.name });
+    networkOps.set(
+      n.key,
+      b.add({ kind: "create-network", target, reason: hashes, after: [removed], name: n.name }),
+    );
+  }
+  return out;
+}
+
+/** Both hashes known and different: a resource without the label is not judged, as Compose does. */
+function diverged(desired: string | undefined, observed: string | undefined): boolean {
+  return desired !== undefined && observed !== undefined && desired !== observed;
+}
+
+/** What differs between a volume's definition and the existing volume, as far as the engine says. */
+function volumeDifference(want: DesiredResource, seen: ObservedResource | undefined): string {
+  const diffs: string[] = [];
+  const have = seen?.config;
+  if (want.config !== undefined && have !== undefined) {
+    if (want.config.driver !== have.driver) diffs.push(`driver ${have.driver} → ${want.config.driver}`);
+    const options = mapDifference(have.options, want.config.options);
+    if (options !== "") diffs.push(`driver_opts ${options}`);
+    const labels = mapDifference(have.labels, want.config.labels);
+    if (labels !== "") diffs.push(`labels ${labels}`);
+  }
+  if (diffs.length === 0) diffs.push(`config hash ${short(seen?.configHash)} → ${short(want.configHash)}`);
+  return diffs.join("; ");
+}
+
+/** `a=1 → a=2, +b=3, -c` for the keys that differ; empty when none does. */
+function mapDifference(
+  have: Readonly<Record<string, string>>,
+  want: Readonly<Record<string, string>>,
+): string {
+  const keys = [...new Set([...Object.keys(have), ...Object.keys(want)])].sort();
+  return keys
+    .flatMap((k) => {
+      const [h, w] = [have[k], want[k]];
+      if (h === w) return [];
+      if (h === undefined) return [`+${k}=${w ?? ""}`];
+      if (w === undefined) return [`-${k}`];
+      return [`${k}=${h} → ${k}=${w}`];
+    })
+    .join(", ");
 }
 
 type NewOperation = Omit<Operation, "id" | "after"> & { readonly after?: readonly number[] };

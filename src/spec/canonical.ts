@@ -33,6 +33,7 @@ import type {
   UlimitSpec,
   UpdateConfigSpec,
   VolumeMountSpec,
+  VolumeSpec,
 } from "./types.js";
 import { formatDuration } from "./units.js";
 
@@ -89,6 +90,39 @@ export function serviceConfigHash(spec: StackSpec, service: string): string {
   return createHash("sha256").update(stableJson(canonical)).digest("hex");
 }
 
+/**
+ * A stable sha256 (hex) of one top-level network's effective configuration, as `serviceConfigHash` does
+ * for services: its canonical form without `name` (the identity it is found by), `external` (external
+ * networks are never judged) and `x-*` extensions, with the default driver (`bridge`) made explicit so
+ * that spelling the default out is no change. tsstack labels the networks it creates with it; `up`
+ * recreates a network whose label differs (docker/compose `NetworkHash`, compose PR #12267).
+ */
+export function networkConfigHash(spec: StackSpec, key: string): string {
+  const net = spec.networks[key];
+  if (net === undefined)
+    throw internalError(`networkConfigHash: no network "${key}" in stack "${spec.name}"`);
+  return resourceHash(new Renderer(false).network(net), "bridge");
+}
+
+/**
+ * A stable sha256 (hex) of one top-level volume's effective configuration (driver, default `local` as
+ * docker/compose `VolumeHash` fills it in, driver_opts, labels), without `name`, `external` and `x-*`.
+ * tsstack labels the volumes it creates with it; `up` only warns about a volume whose label differs.
+ */
+export function volumeConfigHash(spec: StackSpec, key: string): string {
+  const vol = spec.volumes[key];
+  if (vol === undefined) throw internalError(`volumeConfigHash: no volume "${key}" in stack "${spec.name}"`);
+  return resourceHash(new Renderer(false).volume(vol), "local");
+}
+
+/** The hash of a network's or volume's canonical form, without its identity, default driver spelled out. */
+function resourceHash(canonical: Record<string, unknown>, defaultDriver: string): string {
+  delete canonical["name"];
+  delete canonical["external"];
+  canonical["driver"] ??= defaultDriver;
+  return createHash("sha256").update(stableJson(canonical)).digest("hex");
+}
+
 class Renderer {
   constructor(private readonly withExtensions: boolean) {}
 
@@ -99,21 +133,7 @@ class Renderer {
         // compose-go prints `services` even when there are none; the other tables are omitempty.
         ["services", sortedMap(spec.services, (s) => this.service(s)) ?? {}],
         ["networks", mapOf(spec.networks, (n) => this.network(n))],
-        [
-          "volumes",
-          mapOf(spec.volumes, (v) =>
-            this.o(
-              [
-                ["name", str(v.name)],
-                ["driver", str(v.driver)],
-                ["driver_opts", sorted(v.driver_opts)],
-                ["external", bool(v.external)],
-                ["labels", sorted(v.labels)],
-              ],
-              v.extensions,
-            ),
-          ),
-        ],
+        ["volumes", mapOf(spec.volumes, (v) => this.volume(v))],
         [
           "secrets",
           mapOf(spec.secrets, (s) =>
@@ -706,7 +726,20 @@ class Renderer {
     );
   }
 
-  private network(n: NetworkSpec): Obj {
+  volume(v: VolumeSpec): Obj {
+    return this.o(
+      [
+        ["name", str(v.name)],
+        ["driver", str(v.driver)],
+        ["driver_opts", sorted(v.driver_opts)],
+        ["external", bool(v.external)],
+        ["labels", sorted(v.labels)],
+      ],
+      v.extensions,
+    );
+  }
+
+  network(n: NetworkSpec): Obj {
     const ipam = n.ipam;
     return this.o(
       [

@@ -159,6 +159,17 @@ describe("up", () => {
     expect(s.c.err()).toBe("tsstack: web.1: image not found\ntsstack: web.2: image not found\n");
   });
 
+  it("prints the plan's notes as warnings on stderr, and the operations as usual", async () => {
+    const note = "volume demo_data exists but does not match the stack file (labels +tier=db); it is kept";
+    const api = new FakeStackApi([
+      { type: "plan", text: `#1 network:demo_default create-network (missing)\n! ${note}` },
+    ]);
+    const s = await setup({ api });
+    expect(await run(["up", "-d"], s.ctx)).toBe(0);
+    expect(s.c.err()).toBe(`warning: ${note}\n`);
+    expect(s.c.out()).toBe("");
+  });
+
   it("prints the daemon's progress as JSON lines with --progress json", async () => {
     const s = await setup();
     expect(await run(["up", "-d", "--progress", "json"], s.ctx)).toBe(0);

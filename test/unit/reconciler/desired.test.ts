@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { desiredStack } from "../../../src/reconciler/desired.js";
 import { observedContainer, observedStack } from "../../../src/reconciler/observed.js";
 import type { ContainerSummary } from "../../../src/runtime/runtime.js";
-import { serviceConfigHash } from "../../../src/spec/canonical.js";
+import { networkConfigHash, serviceConfigHash, volumeConfigHash } from "../../../src/spec/canonical.js";
 import { stackFrom } from "./stack.js";
 
 const SPEC = stackFrom(`
@@ -61,14 +61,19 @@ describe("desiredStack", () => {
 
   it("lists only the networks and volumes the converged services use, with engine names", () => {
     const d = desiredStack(SPEC);
-    expect(d.networks).toEqual([
-      { key: "front", name: "proj_front", external: false },
-      { key: "back", name: "proj_back", external: false },
+    // Each with the config hash of its definition (planner-resources.test.ts), none for external ones.
+    expect(
+      d.networks.map(({ key, name, external, configHash }) => [key, name, external, configHash]),
+    ).toEqual([
+      ["front", "proj_front", false, networkConfigHash(SPEC, "front")],
+      ["back", "proj_back", false, networkConfigHash(SPEC, "back")],
     ]);
-    expect(d.volumes).toEqual([
-      { key: "data", name: "proj_data", external: false },
-      { key: "ext", name: "ext", external: true },
-    ]);
+    expect(d.volumes.map(({ key, name, external, configHash }) => [key, name, external, configHash])).toEqual(
+      [
+        ["data", "proj_data", false, volumeConfigHash(SPEC, "data")],
+        ["ext", "ext", true, undefined],
+      ],
+    );
   });
 
   it("takes each service's image id from the store's facts, and leaves it unset for an image not there", () => {
@@ -229,5 +234,23 @@ describe("observedContainer", () => {
     expect(o.networks).toEqual([{ name: "proj_default", key: "default" }]);
     expect(o.volumes).toEqual([{ name: "proj_data", key: "data" }]);
     expect(o.containers.map((c) => c.name)).toEqual(["proj-web-2"]);
+  });
+
+  it("reads the config-hash label, a network's attached containers and a volume's settings", () => {
+    const own = { "com.docker.compose.project": "proj", "com.docker.compose.config-hash": "abc" };
+    const o = observedStack(
+      "proj",
+      [],
+      [{ Name: "proj_default", Labels: own, Containers: { c1: {}, c2: {} } }],
+      [{ Name: "proj_data", Labels: { ...own, tier: "db" }, Driver: "local", Options: { o: "size=1m" } }],
+    );
+    expect(o.networks).toEqual([{ name: "proj_default", configHash: "abc", containers: ["c1", "c2"] }]);
+    expect(o.volumes).toEqual([
+      {
+        name: "proj_data",
+        configHash: "abc",
+        config: { driver: "local", options: { o: "size=1m" }, labels: { tier: "db" } },
+      },
+    ]);
   });
 });

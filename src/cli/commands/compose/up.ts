@@ -42,6 +42,11 @@ async function showProgress(
   let result: StackResult;
   try {
     result = await run((p) => {
+      // The plan's notes (`! …` lines: a changed volume kept, orphans…) are warnings, on stderr as
+      // compose's; the JSON stream carries the plan line itself.
+      if (p.type === "plan" && mode !== "json")
+        for (const line of p.text.split("\n"))
+          if (line.startsWith("! ")) io.stderr.write(`warning: ${line.slice(2)}\n`);
       renderer.update(p);
     });
   } finally {
