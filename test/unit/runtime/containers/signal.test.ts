@@ -37,8 +37,10 @@ describe("signalIfSame", () => {
 
   it("reads the start time even when the command name holds spaces and parentheses", async () => {
     // The shell renames itself, then waits for its sleep.
+    // Its own process group, so the sleep goes with the shell at the end.
     const child = spawn("/bin/sh", ["-c", "printf 'odd) (x 1' > /proc/$$/comm; echo ok; sleep 30"], {
       stdio: ["ignore", "pipe", "ignore"],
+      detached: true,
     });
     try {
       await once(child.stdout, "data");
@@ -48,7 +50,8 @@ describe("signalIfSame", () => {
       // Field 22 counted naively (split on spaces) would land 2 fields off.
       expect(await processStartTime(pid)).toBe(stat.split(" ")[23]);
     } finally {
-      child.kill("SIGKILL");
+      process.kill(-(child.pid ?? 0), "SIGKILL");
+      await once(child, "exit");
     }
   });
 });
