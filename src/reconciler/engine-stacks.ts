@@ -580,7 +580,7 @@ function unmanagedDesired(name: string, observed: ObservedStack): DesiredStack {
 }
 
 async function imageInStore(root: string, ref: string): Promise<boolean> {
-  const store = await ImageStore.open(root, { inUse: imageUseCheck(root) });
+  const store = await ImageStore.open(root, { inUse: imageUseCheck(root), housekeeping: false });
   try {
     return (await store.resolve(ref)) !== undefined;
   } finally {
@@ -596,7 +596,7 @@ async function imageInStore(root: string, ref: string): Promise<boolean> {
 async function imagesInStore(root: string, refs: readonly string[]): Promise<Map<string, ImageFacts>> {
   const out = new Map<string, ImageFacts>();
   if (refs.length === 0) return out;
-  const store = await ImageStore.open(root, { inUse: imageUseCheck(root) });
+  const store = await ImageStore.open(root, { inUse: imageUseCheck(root), housekeeping: false });
   try {
     for (const ref of refs) {
       const image = await store.resolve(ref).catch(() => undefined);

@@ -807,6 +807,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       // process sees the container's image as in use from the moment it exists.
       const store = await ImageStore.open(this.root, {
         inUse: imageUseCheck(this.root),
+        housekeeping: false,
       });
       let rec: ContainerRecord;
       try {

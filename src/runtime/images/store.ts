@@ -77,6 +77,13 @@ export interface ImageStoreOptions {
    * image that references the blob is added. Default: one hour.
    */
   readonly blobGracePeriodMs?: number;
+  /**
+   * Tidy the store when opening it (default true): create missing directories, clear the temporary
+   * directory and temp files a crash left, rewrite `oci-layout` and `index.json` when they are behind.
+   * An opening that only looks images up (a container's create, a plan) skips it: the next opening
+   * that writes does it.
+   */
+  readonly housekeeping?: boolean;
   /** Clock in milliseconds. Default: `Date.now`. */
   readonly now?: () => number;
   /**
@@ -236,16 +243,19 @@ export class ImageStore implements ImageStoreApi {
     lock: Lock,
     opts: ImageStoreOptions,
   ): Promise<ImageStore> {
+    const housekeeping = opts.housekeeping !== false;
     try {
-      await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
-      await mkdir(join(dir, "snapshots"), { recursive: true });
-      await rm(tmpDir, { recursive: true, force: true });
-      await mkdir(tmpDir);
-      for (const name of await readdir(dir)) {
-        if (isAtomicTempName(name)) await rm(join(dir, name), { force: true });
-      }
-      if ((await readFile(join(dir, "oci-layout"), "utf8").catch(() => "")) !== OCI_LAYOUT) {
-        await writeFileAtomic(join(dir, "oci-layout"), OCI_LAYOUT);
+      if (housekeeping) {
+        await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
+        await mkdir(join(dir, "snapshots"), { recursive: true });
+        await rm(tmpDir, { recursive: true, force: true });
+        await mkdir(tmpDir);
+        for (const name of await readdir(dir)) {
+          if (isAtomicTempName(name)) await rm(join(dir, name), { force: true });
+        }
+        if ((await readFile(join(dir, "oci-layout"), "utf8").catch(() => "")) !== OCI_LAYOUT) {
+          await writeFileAtomic(join(dir, "oci-layout"), OCI_LAYOUT);
+        }
       }
     } catch (error) {
       throw new TsstackError("image/store-unavailable", `opening image store ${dir}: ${errorText(error)}`, {
@@ -254,7 +264,7 @@ export class ImageStore implements ImageStoreApi {
     }
     const store = new ImageStore(root, await loadDb(join(dir, "db.json")), lock, opts);
     // index.json is derived; a crash may have left it one commit behind db.json.
-    await store.#writeIndex(store.#db);
+    if (housekeeping) await store.#writeIndex(store.#db);
     return store;
   }
 

@@ -1035,6 +1035,27 @@ describe("ImageStore: OCI layout and platforms", () => {
     expect(await readFile(path, "utf8")).toBe(text);
   });
 
+  it("an opening without housekeeping only looks up: the next ordinary opening tidies", async () => {
+    const root = await tmp();
+    const { store } = await openStore(root);
+    const image = makeImage([await makeLayer({ hello: "world" })]);
+    await putBlobs(store, image);
+    await store.addImage(image.manifest, { names: ["look:v1"] });
+    await store.close();
+    const leftover = join(root, "images", "tmp", "left-by-a-crash");
+    await writeFile(leftover, "x");
+    await writeFile(join(root, "images", "index.json"), '{"schemaVersion":2,"manifests":[]}\n');
+    const lookup = await ImageStore.open(root, { housekeeping: false });
+    expect((await lookup.resolve("look:v1"))?.id).toBe(image.id);
+    await lookup.close();
+    expect(await readFile(leftover, "utf8")).toBe("x");
+    expect(await readFile(join(root, "images", "index.json"), "utf8")).toContain('"manifests":[]');
+    const tidy = await ImageStore.open(root);
+    await tidy.close();
+    await expect(stat(leftover)).rejects.toMatchObject({ code: "ENOENT" });
+    expect(await readFile(join(root, "images", "index.json"), "utf8")).toContain("look");
+  });
+
   it("selectManifest picks the host's os, architecture and best variant from an index", () => {
     const d = (n: number, platform: object) => ({
       mediaType: MediaType.ociManifest,
