@@ -338,6 +338,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     ) {
       await rmdir(this.#exitDir).catch(() => undefined);
       await rmdir(this.runRoot).catch(() => undefined);
+      await this.#removeCgroupParent();
     }
     await this.#networkManager?.close();
     await this.#lock.release();
@@ -754,6 +755,19 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     await runc(this.#runc, this.#runcRoot, ["delete", "--force", id], `deleting container ${id}`).catch(
       onError,
     );
+  }
+
+  /**
+   * The engine's parent cgroup (`/<cgroupParent>` in every v1 controller, or in the v2 tree), which
+   * runc made for its first container: removed when empty, so closed engines leave none behind. A
+   * controller where it still holds a container's cgroup keeps it (rmdir fails: not an error).
+   */
+  async #removeCgroupParent(): Promise<void> {
+    const base = "/sys/fs/cgroup";
+    const dirs = existsSync(join(base, "cgroup.controllers"))
+      ? [join(base, this.#cgroupParent)]
+      : (await readdir(base).catch(() => [])).map((controller) => join(base, controller, this.#cgroupParent));
+    await Promise.all(dirs.map((d) => rmdir(d).catch(() => undefined)));
   }
 
   #cgroupsPath(id: string): string {
