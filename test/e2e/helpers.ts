@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach } from "vitest";
 import { ApiClient } from "../../src/api/client.js";
-import type { ApplyOptions, ApplyRequest } from "../../src/api/stack-types.js";
+import type { ApplyOptions, ApplyRequest, StackProgress } from "../../src/api/stack-types.js";
 import { EngineStacks } from "../../src/reconciler/engine-stacks.js";
 import type { EmbeddedRuntime } from "../../src/runtime/embedded.js";
 import { loadStack } from "../../src/spec/load.js";
@@ -86,4 +86,23 @@ export async function connected(socket: string): Promise<ApiClient> {
     { what: `the daemon on ${socket}` },
   );
   return client;
+}
+
+/** `stacks.apply` with the progress it reported. */
+export async function applied(
+  stacks: EngineStacks,
+  name: string,
+  req: ApplyRequest,
+): Promise<{ result: Awaited<ReturnType<EngineStacks["apply"]>>; progress: StackProgress[] }> {
+  const progress: StackProgress[] = [];
+  const result = await stacks.apply(name, req, (p) => progress.push(p));
+  return { result, progress };
+}
+
+/** Runs `sh -c script` in the container; its exit code. */
+export async function sh(engine: EmbeddedRuntime, container: string, script: string): Promise<number> {
+  const p = await engine.getContainer(container).exec({ Cmd: ["sh", "-c", script] });
+  p.stdout.resume();
+  p.stderr.resume();
+  return p.exit;
 }

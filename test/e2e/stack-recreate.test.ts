@@ -5,28 +5,13 @@
  * scenario under fixtures/.
  */
 import { describe, expect, it } from "vitest";
-import type { ApplyRequest, StackProgress } from "../../src/api/stack-types.js";
 import type { EngineStacks } from "../../src/reconciler/engine-stacks.js";
 import type { EmbeddedRuntime } from "../../src/runtime/embedded.js";
 import { addTestImage, canRunContainers, eventually, useEngines } from "../helpers/engine.js";
-import { request, useStacks } from "./helpers.js";
+import { applied, request, sh, useStacks } from "./helpers.js";
 
 const engines = useEngines();
 const stacksOn = useStacks();
-
-async function applied(stacks: EngineStacks, name: string, req: ApplyRequest) {
-  const progress: StackProgress[] = [];
-  const result = await stacks.apply(name, req, (p) => progress.push(p));
-  return { result, progress };
-}
-
-/** Runs `sh -c script` in the container; its exit code. */
-async function sh(engine: EmbeddedRuntime, container: string, script: string): Promise<number> {
-  const p = await engine.getContainer(container).exec({ Cmd: ["sh", "-c", script] });
-  p.stdout.resume();
-  p.stderr.resume();
-  return p.exit;
-}
 
 /** The name of the volume the container mounts at `target`. */
 async function volumeAt(engine: EmbeddedRuntime, container: string, target: string): Promise<string> {

@@ -6,29 +6,14 @@
  */
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import type { ApplyRequest, StackProgress } from "../../src/api/stack-types.js";
 import type { EngineStacks } from "../../src/reconciler/engine-stacks.js";
 import { LABEL_CONFIG_HASH, LABEL_PROJECT } from "../../src/reconciler/labels.js";
 import type { EmbeddedRuntime } from "../../src/runtime/embedded.js";
 import { canRunContainers, eventually, useEngines } from "../helpers/engine.js";
-import { request, useStacks } from "./helpers.js";
+import { applied, request, sh, useStacks } from "./helpers.js";
 
 const engines = useEngines();
 const stacksOn = useStacks();
-
-async function applied(stacks: EngineStacks, name: string, req: ApplyRequest) {
-  const progress: StackProgress[] = [];
-  const result = await stacks.apply(name, req, (p) => progress.push(p));
-  return { result, progress };
-}
-
-/** Runs `sh -c script` in the container; its exit code. */
-async function sh(engine: EmbeddedRuntime, container: string, script: string): Promise<number> {
-  const p = await engine.getContainer(container).exec({ Cmd: ["sh", "-c", script] });
-  p.stdout.resume();
-  p.stderr.resume();
-  return p.exit;
-}
 
 function bridgeExists(name: string): boolean {
   try {

@@ -6,12 +6,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import type { ApplyRequest, StackProgress } from "../../src/api/stack-types.js";
-import type { EngineStacks } from "../../src/reconciler/engine-stacks.js";
+import type { StackProgress } from "../../src/api/stack-types.js";
 import { LABEL_PROJECT } from "../../src/reconciler/labels.js";
 import type { EmbeddedRuntime } from "../../src/runtime/embedded.js";
 import { canRunContainers, eventually, useEngines } from "../helpers/engine.js";
-import { FIXTURES, request, useStacks } from "./helpers.js";
+import { applied, FIXTURES, request, useStacks } from "./helpers.js";
 
 const HEALTHCHECKS = existsSync(
   fileURLToPath(new URL("../../src/runtime/containers/health.ts", import.meta.url)),
@@ -30,12 +29,6 @@ async function containersOf(
     filters: { label: [`${LABEL_PROJECT}=${project}`] },
   });
   return new Map(list.map((c) => [(c.Names[0] ?? "").replace(/^\//, ""), { id: c.Id, state: c.State }]));
-}
-
-async function applied(stacks: EngineStacks, name: string, req: ApplyRequest) {
-  const progress: StackProgress[] = [];
-  const result = await stacks.apply(name, req, (p) => progress.push(p));
-  return { result, progress };
 }
 
 describe.skipIf(!canRunContainers)("stacks on the embedded engine", () => {
