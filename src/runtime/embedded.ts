@@ -231,6 +231,8 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
    * the host). A running container is paused for the copy; a stopped one may not start until it ends.
    */
   readonly #copyHolds = new Map<string, number>();
+  /** Containers a copy paused: the last copy to end resumes them. */
+  readonly #copyPaused = new Set<string>();
   /** Last restart delay per container (restart policies back off). */
   readonly #restartDelays = new Map<string, number>();
   readonly #mutex = new KeyedMutex();
@@ -1377,6 +1379,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     // Readers still streaming lose the root (a busy mount is detached lazily): the container is gone.
     this.#rootfsHolds.delete(rec.id);
     this.#copyHolds.delete(rec.id);
+    this.#copyPaused.delete(rec.id);
     await unmountOverlay(p.rootfs);
     this.#records.delete(rec.id);
     await this.#discard(p.dir, rec.id);
@@ -1605,15 +1608,25 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   ): Promise<Readable> {
     return this.withRecord(idOrName, async (rec) => {
       // `frozen` (a copy out of the container): paused while running, kept from starting otherwise.
-      const pause = opts.frozen === true && rec.state.status === "running";
-      if (pause) await this.pauseLocked(rec, true);
+      if (opts.frozen === true && rec.state.status === "running") {
+        await this.pauseLocked(rec, true);
+        this.#copyPaused.add(rec.id);
+      }
       if (opts.frozen === true) this.#copyHolds.set(rec.id, (this.#copyHolds.get(rec.id) ?? 0) + 1);
       const unfreeze = async (): Promise<void> => {
         if (opts.frozen !== true) return;
         const left = (this.#copyHolds.get(rec.id) ?? 0) - 1;
-        if (left > 0) this.#copyHolds.set(rec.id, left);
-        else this.#copyHolds.delete(rec.id);
-        if (pause && left <= 0 && this.#records.get(rec.id) === rec && rec.state.status === "paused")
+        if (left > 0) {
+          this.#copyHolds.set(rec.id, left);
+          return;
+        }
+        this.#copyHolds.delete(rec.id);
+        // The last copy resumes what a copy paused (not a container the user paused).
+        if (
+          this.#copyPaused.delete(rec.id) &&
+          this.#records.get(rec.id) === rec &&
+          rec.state.status === "paused"
+        )
           await this.pauseLocked(rec, false);
       };
       let stream: Readable;

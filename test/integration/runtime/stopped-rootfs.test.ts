@@ -106,7 +106,12 @@ describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped contain
     // CVE-2018-15664: nothing in the container runs while the copy walks its paths.
     const copy = await c.getArchive({ path: "/file" });
     expect((await c.inspect()).State.Status).toBe("paused");
+    // A second copy meanwhile: the container resumes only when both have ended.
+    const second = await c.getArchive({ path: "/file" });
     expect((await readAll(copy)).includes(Buffer.from("data\n"))).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await c.inspect()).State.Status).toBe("paused");
+    expect((await readAll(second)).includes(Buffer.from("data\n"))).toBe(true);
     await eventually(async () => (await c.inspect()).State.Status === "running", { what: "resumed" });
 
     await c.stop({ t: 0 });
