@@ -105,6 +105,9 @@ export function startConmon(opts: ConmonStartOptions): Promise<{ pid: number }> 
     opts.runcRoot,
     "--log-level",
     "error",
+    // Fork once, not twice: conmon stays our child (in its own session, as `detached` makes it), and
+    // a start is ~8 ms faster. A daemon that dies leaves it to init, like the double-forked one.
+    "--sync",
   ];
   if (opts.terminal === true) args.push("-t");
   if (opts.stdin === true) args.push("-i");
