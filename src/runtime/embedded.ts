@@ -1307,9 +1307,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     // A running container's init is signalled directly, as `runc kill` would (a runc process saved
     // on every stop): only while the pid still names the process started, and for signals Node
     // knows. Anything else (a paused container, a real-time signal, an older record) goes to runc.
-    const number: number | undefined = /^\d+$/.test(sig)
-      ? Number(sig)
-      : (osConstants.signals as Partial<Record<string, number>>)[`SIG${sig}`];
+    const number = /^\d+$/.test(sig) ? Number(sig) : signalNumber(`SIG${sig}`);
     if (
       rec.state.status === "running" &&
       number !== undefined &&
@@ -1481,7 +1479,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         );
       });
       child.on("close", (code, signal) => {
-        resolve(code ?? (signal !== null ? 128 + signalNumber(signal) : 255));
+        resolve(code ?? (signal !== null ? 128 + (signalNumber(signal) ?? 0) : 255));
       });
     });
     this.#emit("exec_start", rec, { execCommand: opts.Cmd.join(" ") });
@@ -2033,9 +2031,9 @@ async function systemCpuNs(): Promise<number> {
   return ticks * 10_000_000; // USER_HZ is 100 on Linux
 }
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 }; // prettier-ignore
-function signalNumber(name: string): number {
-  return SIGNALS[name] ?? 0;
+/** The number of a signal by name (`SIGTERM`), or undefined for a name the OS does not know. */
+function signalNumber(name: string): number | undefined {
+  return (osConstants.signals as Partial<Record<string, number>>)[name];
 }
 
 function matchesFilters(rec: ContainerRecord, filters: Readonly<Record<string, readonly string[]>>): boolean {
