@@ -766,7 +766,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
    */
   async #removeCgroupParent(): Promise<void> {
     const base = "/sys/fs/cgroup";
-    const dirs = existsSync(join(base, "cgroup.controllers"))
+    const dirs = cgroupV2()
       ? [join(base, this.#cgroupParent)]
       : (await readdir(base).catch(() => [])).map((controller) => join(base, controller, this.#cgroupParent));
     await Promise.all(dirs.map((d) => rmdir(d).catch(() => undefined)));
@@ -777,14 +777,13 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   }
 
   #cgroupDir(controller: string, id: string): string {
-    return existsSync("/sys/fs/cgroup/cgroup.controllers")
+    return cgroupV2()
       ? join("/sys/fs/cgroup", this.#cgroupsPath(id))
       : join("/sys/fs/cgroup", controller, this.#cgroupsPath(id));
   }
 
   async #oomKilledByCgroup(id: string): Promise<boolean> {
-    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
-    const file = v2
+    const file = cgroupV2()
       ? join(this.#cgroupDir("memory", id), "memory.events")
       : join(this.#cgroupDir("memory", id), "memory.oom_control");
     try {
@@ -1534,7 +1533,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   /** @internal */
   async statsOf(idOrName: string): Promise<ContainerStats> {
     const rec = this.#resolve(idOrName);
-    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const v2 = cgroupV2();
     const read = async (controller: string, file: string): Promise<string | undefined> =>
       readFile(join(this.#cgroupDir(controller, rec.id), file), "utf8").catch(() => undefined);
     const num = (s: string | undefined): number => {
@@ -2009,11 +2008,16 @@ async function hostDevices(rec: ContainerRecord): Promise<ContainerConfig["devic
   return out;
 }
 
+let cgroupV2Cache: boolean | undefined;
+/** Whether /sys/fs/cgroup is the unified (v2) hierarchy; read once per process. */
+function cgroupV2(): boolean {
+  cgroupV2Cache ??= existsSync("/sys/fs/cgroup/cgroup.controllers");
+  return cgroupV2Cache;
+}
+
 let swapAccountingCache: boolean | undefined;
 function swapAccounting(): boolean {
-  swapAccountingCache ??=
-    existsSync("/sys/fs/cgroup/cgroup.controllers") ||
-    existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+  swapAccountingCache ??= cgroupV2() || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
   return swapAccountingCache;
 }
 
