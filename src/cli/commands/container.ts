@@ -59,12 +59,6 @@ const SUBCOMMANDS: readonly {
   { name: "export", topLevel: "export", define: defineExport },
 ];
 
-/** Names of the commands this file registers on the program (for main's option handling). */
-export const CONTAINER_COMMAND_NAMES: readonly string[] = [
-  "container",
-  ...SUBCOMMANDS.flatMap((s) => (s.topLevel !== undefined ? [s.topLevel] : [])),
-];
-
 export function containerCommands(
   program: Command,
   io: CliIo,

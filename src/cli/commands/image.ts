@@ -59,12 +59,6 @@ const SUBCOMMANDS: readonly {
   { name: "import", topLevel: "import", define: defineImport },
 ];
 
-/** Names of the commands this file registers on the program (for main's option handling). */
-export const IMAGE_COMMAND_NAMES: readonly string[] = [
-  "image",
-  ...SUBCOMMANDS.flatMap((s) => (s.topLevel !== undefined ? [s.topLevel] : [])),
-];
-
 export function imageCommands(program: Command, io: CliIo): void {
   const image = program.command("image").description("manage images (pull, push, ls, load, save, import, …)");
   for (const sub of SUBCOMMANDS) {

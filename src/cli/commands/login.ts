@@ -16,8 +16,6 @@ import { registryOptions } from "./image.js";
 import type { CliIo } from "../io.js";
 import { UsageError } from "./config.js";
 
-export const LOGIN_COMMAND_NAMES: readonly string[] = ["login", "logout"];
-
 interface LoginFlags {
   username?: string;
   password?: string;

@@ -21,9 +21,6 @@ import {
   writeList,
 } from "./engine-objects.js";
 
-/** Names of the commands this file registers on the program (for main's option handling). */
-export const NETWORK_COMMAND_NAMES: readonly string[] = ["network"];
-
 export function networkCommands(
   program: Command,
   io: CliIo,

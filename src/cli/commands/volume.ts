@@ -20,9 +20,6 @@ import {
   writeList,
 } from "./engine-objects.js";
 
-/** Names of the commands this file registers on the program (for main's option handling). */
-export const VOLUME_COMMAND_NAMES: readonly string[] = ["volume"];
-
 export function volumeCommands(
   program: Command,
   io: CliIo,

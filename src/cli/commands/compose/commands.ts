@@ -38,15 +38,6 @@ const SUBCOMMANDS: readonly {
   { name: "restart", define: defineLifecycle("restart"), topLevel: false, project: true },
 ];
 
-/**
- * Names this file registers on the program. main parses them with positional options (the program's
- * own only before the subcommand), so `down -v` is not `--version` and `logs -f` not `--file`.
- */
-export const COMPOSE_COMMAND_NAMES: readonly string[] = [
-  "compose",
-  ...SUBCOMMANDS.filter((s) => s.topLevel).map((s) => s.name),
-];
-
 export function composeCommands(
   program: Command,
   io: CliIo,
