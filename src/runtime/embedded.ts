@@ -1200,13 +1200,11 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         stdin: rec.config.OpenStdin === true,
         startNow,
       });
-      if (startNow) {
-        // One that came while runc ran (another client) joins now, as an attach after a start would.
-        await this.#connectPendingAttaches(rec);
-      } else {
-        await this.#connectPendingAttaches(rec);
+      // Before `runc start` when there is one; after a one-call start, those that came while runc ran
+      // (another client) join as an attach after a start would.
+      await this.#connectPendingAttaches(rec);
+      if (!startNow)
         await runc(this.#runc, this.#runcRoot, ["start", rec.id], `starting container ${rec.name}`);
-      }
       rec.state.status = "running";
       rec.state.pid = pid;
       // runc recorded it while the process lived; /proc is the fallback (a process that exited at
