@@ -4,8 +4,9 @@
  */
 import type { Command } from "commander";
 import { COMMAND_GROUPS } from "./command-groups.js";
+import { UsageError } from "./commands/config.js";
 import { addEngineOptions } from "./engine-options.js";
-import { processIo, type CliIo } from "./io.js";
+import { ExitCode, processIo, type CliIo } from "./io.js";
 import { addProjectOptions } from "./project-options.js";
 import { newProgram, runProgram } from "./run.js";
 
@@ -30,14 +31,22 @@ export async function programFor(argv: readonly string[], io: CliIo): Promise<Co
 /** Runs the CLI; resolves to the process exit code. Never calls process.exit itself. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const program = await programFor(argv, io);
-  return runProgram(program, dockerBooleanFlags(program, argv), io);
+  let args: string[];
+  try {
+    args = dockerBooleanFlags(program, argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.stderr.write(`tsstack: ${e.message}\n`);
+    return ExitCode.usage;
+  }
+  return runProgram(program, args, io);
 }
 
 /**
  * docker's boolean flags take `--flag=false` (`run --sig-proxy=false`); commander's booleans take
  * `--no-flag`. Among the options of the subcommand `argv` runs (up to its first operand: what
  * follows belongs to the container's command), `--flag=true|false` becomes `--flag`/`--no-flag`
- * where the command has both.
+ * where the command has both; any other value is a usage error.
  */
 export function dockerBooleanFlags(program: Command, argv: readonly string[]): string[] {
   const out = [...argv];
@@ -53,8 +62,9 @@ export function dockerBooleanFlags(program: Command, argv: readonly string[]): s
       const value = arg.slice(eq + 1);
       if (eq >= 0 && option !== undefined && !option.required && !option.optional) {
         const negated = cmd.options.some((o) => o.long === `--no-${name.slice(2)}`);
-        if (negated && (value === "true" || value === "false"))
-          out[i] = value === "true" ? name : `--no-${name.slice(2)}`;
+        if (negated && value !== "true" && value !== "false")
+          throw new UsageError(`invalid value "${value}" for ${name}: use ${name}=true or ${name}=false`);
+        if (negated) out[i] = value === "true" ? name : `--no-${name.slice(2)}`;
       } else if (eq < 0 && option?.required === true) i++;
       continue;
     }

@@ -95,13 +95,21 @@ describe("command groups", () => {
       "--no-sig-proxy",
       "c1",
     ]);
-    // Not a boolean with a negation, or not true/false: left for commander to judge.
-    expect(await rewrite(["run", "--sig-proxy=maybe", "alpine"])).toEqual([
-      "run",
-      "--sig-proxy=maybe",
-      "alpine",
-    ]);
+    // Not a boolean with a negation: left for commander to judge.
     expect(await rewrite(["run", "--name=x", "alpine"])).toEqual(["run", "--name=x", "alpine"]);
+    // Neither true nor false: said so, with the fix.
+    await expect(rewrite(["run", "--sig-proxy=maybe", "alpine"])).rejects.toThrow(
+      'invalid value "maybe" for --sig-proxy: use --sig-proxy=true or --sig-proxy=false',
+    );
+    let stderr = "";
+    const code = await main(["run", "--sig-proxy=maybe", "alpine"], {
+      ...io,
+      stderr: { write: (s: string) => (stderr += s) },
+    });
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      'tsstack: invalid value "maybe" for --sig-proxy: use --sig-proxy=true or --sig-proxy=false\n',
+    );
   });
 
   it("parses run --sig-proxy before the image, as docker does", async () => {
