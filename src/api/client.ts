@@ -13,6 +13,7 @@ import type {
   Container,
   ContainerCreateOptions,
   ContainerInspect,
+  ContainerPathStat,
   ContainerStats,
   ContainerSummary,
   ExecOptions,
@@ -27,6 +28,7 @@ import type {
   TopResult,
   WaitResult,
 } from "../runtime/runtime.js";
+import { PATH_STAT_HEADER } from "../runtime/path-stat.js";
 import type {
   NetworkCreateOptions,
   NetworkCreateResult,
@@ -39,7 +41,7 @@ import type {
   VolumeListResult,
   VolumePruneResult,
 } from "../volumes/manager.js";
-import { errorCodeFor } from "./errors.js";
+import { ERROR_HEADER, errorCodeFor } from "./errors.js";
 import { encodeFilters } from "./filters.js";
 import { FrameDecoder, RAW_STREAM, StreamId } from "./framing.js";
 
@@ -159,6 +161,9 @@ export class ApiClient implements Runtime, NetworkVolumeOps {
           }
           readAll(res).then(
             (body) => {
+              // HEAD replies carry their error in a header.
+              const header = res.headers[ERROR_HEADER.toLowerCase()];
+              if (body.length === 0 && typeof header === "string") body = Buffer.from(header, "base64");
               reject(this.#responseError(res.statusCode ?? 500, path, body));
             },
             (error: unknown) => {
@@ -620,6 +625,22 @@ class ClientContainer implements Container {
 
   getArchive(opts: { readonly path: string }): Promise<Readable> {
     return this.client.send("GET", `${this.#path}/archive`, { query: { path: opts.path } });
+  }
+
+  async infoArchive(opts: { readonly path: string }): Promise<ContainerPathStat> {
+    const res = await this.client.send("HEAD", `${this.#path}/archive`, { query: { path: opts.path } });
+    res.resume();
+    const header = res.headers[PATH_STAT_HEADER.toLowerCase()];
+    try {
+      if (typeof header !== "string") throw new Error(`no ${PATH_STAT_HEADER} header`);
+      return JSON.parse(Buffer.from(header, "base64").toString("utf8")) as ContainerPathStat;
+    } catch (error) {
+      throw new TsstackError(
+        "engine/bad-response",
+        `HEAD ${this.#path}/archive?path=${opts.path}: the engine's path stat is unreadable`,
+        { cause: error },
+      );
+    }
   }
 
   async putArchive(tar: Readable, opts: { readonly path: string }): Promise<void> {

@@ -64,6 +64,9 @@ export function describeError(error: unknown): string {
   return parts.join("\n  caused by: ");
 }
 
+/** The error of a reply to HEAD (no body): base64 of the JSON body other replies carry. */
+export const ERROR_HEADER = "X-Tsstack-Error";
+
 /**
  * The code of an error the daemon answered with. tsstack's daemon sends the exact code in the body
  * (`{"message", "code"}`, an extension Docker clients ignore); for any other Engine API server the

@@ -12,7 +12,7 @@ import { TsstackError } from "../common/errors.js";
 import type { StackService } from "../reconciler/engine-stacks.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { HttpContext, UpgradeContext, type RequestContext } from "./context.js";
-import { describeError, errorMessage, HttpError, httpStatusOf } from "./errors.js";
+import { describeError, ERROR_HEADER, errorMessage, HttpError, httpStatusOf } from "./errors.js";
 import { archiveRoutes } from "./routes/archive.js";
 import { containerRoutes } from "./routes/containers.js";
 import { execRoutes } from "./routes/exec.js";
@@ -161,8 +161,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         match.kind === "method-not-allowed" ? { Allow: match.allow.join(", ") } : {};
       // An oversized body is not worth draining: answer and drop the connection.
       if (status === 413) headers["Connection"] = "close";
+      const body = { message: errorMessage(error), ...(code !== undefined ? { code } : {}) };
+      // A reply to HEAD has no body: the error goes in a header too (a tsstack extension).
+      if (method === "HEAD") headers[ERROR_HEADER] = Buffer.from(JSON.stringify(body)).toString("base64");
       try {
-        ctx.json(status, { message: errorMessage(error), ...(code !== undefined ? { code } : {}) }, headers);
+        ctx.json(status, body, headers);
       } catch (replyError) {
         log(`${method} ${url.pathname}: replying with the error failed: ${errorMessage(replyError)}`);
       }

@@ -91,6 +91,7 @@ import {
   type Container,
   type ContainerCreateOptions,
   type ContainerInspect,
+  type ContainerPathStat,
   type ContainerStats,
   type ContainerSummary,
   type ExecOptions,
@@ -1602,28 +1603,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     opts: { readonly frozen?: boolean } = {},
   ): Promise<Readable> {
     return this.withRecord(idOrName, async (rec) => {
-      // `frozen` (a copy out of the container): paused while running, kept from starting otherwise.
-      if (opts.frozen === true && rec.state.status === "running") {
-        await this.pauseLocked(rec, true);
-        this.#copyPaused.add(rec.id);
-      }
-      if (opts.frozen === true) this.#copyHolds.set(rec.id, (this.#copyHolds.get(rec.id) ?? 0) + 1);
-      const unfreeze = async (): Promise<void> => {
-        if (opts.frozen !== true) return;
-        const left = (this.#copyHolds.get(rec.id) ?? 0) - 1;
-        if (left > 0) {
-          this.#copyHolds.set(rec.id, left);
-          return;
-        }
-        this.#copyHolds.delete(rec.id);
-        // The last copy resumes what a copy paused (not a container the user paused).
-        if (
-          this.#copyPaused.delete(rec.id) &&
-          this.#records.get(rec.id) === rec &&
-          rec.state.status === "paused"
-        )
-          await this.pauseLocked(rec, false);
-      };
+      const unfreeze = opts.frozen === true ? await this.freezeForCopyLocked(rec) : () => Promise.resolve();
       let stream: Readable;
       try {
         await this.#holdRootfsLocked(rec);
@@ -1655,6 +1635,37 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       stream.once("close", release);
       return stream;
     });
+  }
+
+  /**
+   * @internal Caller holds the container's mutex. A copy in or out of the container
+   * (CVE-2018-15664): paused while running, kept from starting otherwise, until the returned
+   * function (called under the mutex) ends the copy; the last of concurrent copies resumes what a copy
+   * paused (not a container the user paused).
+   */
+  async freezeForCopyLocked(rec: ContainerRecord): Promise<() => Promise<void>> {
+    if (rec.state.status === "running") {
+      await this.pauseLocked(rec, true);
+      this.#copyPaused.add(rec.id);
+    }
+    this.#copyHolds.set(rec.id, (this.#copyHolds.get(rec.id) ?? 0) + 1);
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      const left = (this.#copyHolds.get(rec.id) ?? 0) - 1;
+      if (left > 0) {
+        this.#copyHolds.set(rec.id, left);
+        return;
+      }
+      this.#copyHolds.delete(rec.id);
+      if (
+        this.#copyPaused.delete(rec.id) &&
+        this.#records.get(rec.id) === rec &&
+        rec.state.status === "paused"
+      )
+        await this.pauseLocked(rec, false);
+    };
   }
 
   #rootfsHeld(id: string): boolean {
@@ -1826,14 +1837,19 @@ class EmbeddedContainer implements Container {
     await this.rt.withRootfs(this.id, async (rootfs, rec) => {
       // CVE-2018-15664: a running container could swap a directory for a symlink mid-copy; frozen, it
       // cannot.
-      const pause = rec.state.status === "running";
-      if (pause) await this.rt.pauseLocked(rec, true);
+      const unfreeze = await this.rt.freezeForCopyLocked(rec);
       try {
         await putArchive(rootfs, opts.path, tar);
       } finally {
-        if (pause) await this.rt.pauseLocked(rec, false);
+        await unfreeze();
       }
     });
+  }
+
+  async infoArchive(opts: { readonly path: string }): Promise<ContainerPathStat> {
+    const { statInRoot } = await import("./containers/fs-ops.js");
+    // A stat reads no data: the container is not paused (as docker's).
+    return this.rt.withRootfs(this.id, (rootfs) => statInRoot(rootfs, opts.path));
   }
 
   rename(opts: { readonly name: string }): Promise<void> {

@@ -277,6 +277,19 @@ export interface ExecProcess {
   kill?(): void;
 }
 
+/** Docker's stat of a path in a container (`X-Docker-Container-Path-Stat`). */
+export interface ContainerPathStat {
+  /** The name the archive's top entry gets. */
+  readonly name: string;
+  readonly size: number;
+  /** Go `os.FileMode`: permission bits plus type bits (`ModeDir` = 1<<31, `ModeSymlink` = 1<<27, …). */
+  readonly mode: number;
+  /** RFC 3339 with nanoseconds. */
+  readonly mtime: string;
+  /** Target of a symlink, else "". */
+  readonly linkTarget: string;
+}
+
 export interface ContainerStats {
   read: string;
   cpu_stats: {
@@ -338,6 +351,11 @@ export interface Container {
   commit(opts?: CommitOptions): Promise<{ Id: string }>;
   /** Tar of a path inside the container (`docker cp ctr:path -`). */
   getArchive(opts: { readonly path: string }): Promise<Readable>;
+  /**
+   * What a path inside the container is (`HEAD /containers/{id}/archive`, dockerode's `infoArchive`),
+   * resolved like `getArchive`. Throws `container/path-not-found`.
+   */
+  infoArchive(opts: { readonly path: string }): Promise<ContainerPathStat>;
   /** Extract a tar into a directory inside the container (`docker cp - ctr:path`). */
   putArchive(tar: Readable, opts: { readonly path: string }): Promise<void>;
   /**

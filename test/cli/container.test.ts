@@ -178,7 +178,13 @@ describe.skipIf(!engineAvailable || !canRunContainers)("container commands again
 
     await writeFile(join(host, "in.txt"), "from the host\n");
     expect((await e.cli(["cp", join(host, "in.txt"), "box:/tmp/"])).code).toBe(0);
-    expect((await e.cli(["exec", "box", "cat", "/tmp/in.txt"])).stdout).toBe("from the host\n");
+    // Paused for the copy only: running again when cp returns (its look at the destination pauses nothing).
+    const { State } = (JSON.parse((await e.cli(["inspect", "box"])).stdout) as [{ State: object }])[0];
+    expect(State).toMatchObject({ Status: "running", Paused: false });
+    expect(await e.cli(["exec", "box", "cat", "/tmp/in.txt"])).toMatchObject({
+      code: 0,
+      stdout: "from the host\n",
+    });
     // A missing destination name is the new name.
     expect((await e.cli(["cp", join(host, "in.txt"), "box:/tmp/renamed.txt"])).code).toBe(0);
     expect((await e.cli(["exec", "box", "cat", "/tmp/renamed.txt"])).stdout).toBe("from the host\n");

@@ -2,89 +2,50 @@
  * `GET|HEAD|PUT /containers/{id}/archive?path=` (`docker cp`).
  *
  * Docker answers GET and HEAD with `X-Docker-Container-Path-Stat`: base64 of JSON
- * `{name, size, mode, mtime, linkTarget}` where `mode` is a Go `os.FileMode`. The runtime has no stat
- * call, so the stat is read from the first header of the archive `getArchive` returns (the entry for
- * the path itself); HEAD reads that header and drops the rest.
+ * `{name, size, mode, mtime, linkTarget}` where `mode` is a Go `os.FileMode`. HEAD asks the runtime
+ * (`infoArchive`: no archive is made and a running container is not paused); GET reads the stat from
+ * the first header of the archive (the entry for the path itself), so both come from one look.
  */
-import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { TarReader, TarType, type TarEntry } from "../../runtime/images/tar.js";
+import { goFileMode, goTime, PATH_STAT_HEADER, statName, type FileKind } from "../../runtime/path-stat.js";
+import type { ContainerPathStat } from "../../runtime/runtime.js";
 import { describeError, HttpError } from "../errors.js";
 import { route } from "../router.js";
 import { writeChunk } from "../streams.js";
 import { param, type ApiRoute, type Handler } from "./handler.js";
 
-export const PATH_STAT_HEADER = "X-Docker-Container-Path-Stat";
-
-export interface PathStat {
-  readonly name: string;
-  readonly size: number;
-  /** Go `os.FileMode`: permission bits plus type bits (`ModeDir` = 1<<31, `ModeSymlink` = 1<<27, …). */
-  readonly mode: number;
-  /** RFC 3339. */
-  readonly mtime: string;
-  readonly linkTarget: string;
-}
-
-// Go's os.FileMode bits (io/fs). Above 2^31, so added arithmetically, never with `|`.
-const GO_MODE = {
-  dir: 2 ** 31,
-  symlink: 2 ** 27,
-  device: 2 ** 26,
-  namedPipe: 2 ** 25,
-  setuid: 2 ** 23,
-  setgid: 2 ** 22,
-  charDevice: 2 ** 21,
-  sticky: 2 ** 20,
-} as const;
-
 /** The Go `os.FileMode` of a tar entry. */
-export function goFileMode(entry: Pick<TarEntry, "type" | "mode">): number {
-  let mode = entry.mode & 0o777;
-  if ((entry.mode & 0o4000) !== 0) mode += GO_MODE.setuid;
-  if ((entry.mode & 0o2000) !== 0) mode += GO_MODE.setgid;
-  if ((entry.mode & 0o1000) !== 0) mode += GO_MODE.sticky;
-  switch (entry.type) {
-    case TarType.dir:
-      return mode + GO_MODE.dir;
-    case TarType.symlink:
-      return mode + GO_MODE.symlink;
-    case TarType.char:
-      return mode + GO_MODE.device + GO_MODE.charDevice;
-    case TarType.block:
-      return mode + GO_MODE.device;
-    case TarType.fifo:
-      return mode + GO_MODE.namedPipe;
-    default:
-      return mode;
-  }
+export function tarEntryFileMode(entry: Pick<TarEntry, "type" | "mode">): number {
+  return goFileMode(TAR_KINDS[entry.type] ?? "file", entry.mode);
 }
 
-/** Go's RFC 3339 with nanoseconds: the fraction without trailing zeros, none when whole. */
-function rfc3339(seconds: number, fraction: string): string {
-  const base = new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, "");
-  const frac = fraction.replace(/0+$/, "");
-  return `${base}${frac !== "" ? `.${frac}` : ""}Z`;
-}
+const TAR_KINDS: Readonly<Record<string, FileKind>> = {
+  [TarType.dir]: "dir",
+  [TarType.symlink]: "symlink",
+  [TarType.char]: "char",
+  [TarType.block]: "block",
+  [TarType.fifo]: "fifo",
+};
 
-export function pathStat(requestedPath: string, entry: TarEntry): PathStat {
-  const trimmed = requestedPath.replace(/\/+$/, "");
+/** The stat of `requestedPath` from its archive's first entry (the path itself). */
+export function pathStat(requestedPath: string, entry: TarEntry): ContainerPathStat {
   return {
-    name: trimmed === "" ? "/" : posix.basename(trimmed),
+    name: statName(requestedPath),
     size: entry.size,
-    mode: goFileMode(entry),
-    mtime: rfc3339(entry.mtime.seconds, entry.mtime.fraction),
+    mode: tarEntryFileMode(entry),
+    mtime: goTime(entry.mtime.seconds, entry.mtime.fraction),
     linkTarget: Buffer.from(entry.linkname, "latin1").toString("utf8"),
   };
 }
 
-export function encodePathStat(stat: PathStat): string {
+export function encodePathStat(stat: ContainerPathStat): string {
   return Buffer.from(JSON.stringify(stat)).toString("base64");
 }
 
 /**
  * Reads an archive up to its first header: the entry, and the archive again as a stream that replays
- * what was read (for GET). `discard` drops the archive (for HEAD).
+ * what was read. `discard` drops the archive.
  */
 async function peekFirstEntry(
   tar: Readable,
@@ -132,17 +93,17 @@ function archivePath(ctx: Parameters<Handler>[0]): string {
 const getArchive: Handler = async (ctx, s) => {
   const path = archivePath(ctx);
   const what = `${ctx.method} archive ${path} of container ${param(ctx)}`;
+  if (ctx.method === "HEAD") {
+    const stat = await s.runtime.getContainer(param(ctx)).infoArchive({ path });
+    ctx.empty(200, { [PATH_STAT_HEADER]: encodePathStat(stat) });
+    return;
+  }
   const tar = await s.runtime.getContainer(param(ctx)).getArchive({ path });
   const { entry, archive, discard } = await peekFirstEntry(tar, what).catch((error: unknown) => {
     tar.destroy();
     throw error;
   });
   const stat = { [PATH_STAT_HEADER]: encodePathStat(pathStat(path, entry)) };
-  if (ctx.method === "HEAD") {
-    discard();
-    ctx.empty(200, stat);
-    return;
-  }
   const out = ctx.stream(200, { ...stat, "Content-Type": "application/x-tar" });
   try {
     for await (const chunk of archive as AsyncIterable<Buffer>) if (!(await writeChunk(out, chunk))) break;

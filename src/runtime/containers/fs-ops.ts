@@ -43,6 +43,8 @@ import {
   type ImageRecord,
   type ImageStoreApi,
 } from "../images/types.js";
+import type { ContainerPathStat } from "../runtime.js";
+import { fileKindOfMode, goFileMode, goTime, statName } from "../path-stat.js";
 import { resolveInRoot } from "./rootfs.js";
 
 const ZERO_BLOCKS = Buffer.alloc(BLOCK_SIZE * 2);
@@ -297,18 +299,6 @@ async function* once(data: Buffer): AsyncGenerator<Buffer> {
 // ---------------------------------------------------------------------------------------------------
 // docker cp: reading
 
-/** What `docker cp` / the archive API's stat header report about a path. */
-export interface PathStat {
-  /** The name the archive's top entry gets. */
-  readonly name: string;
-  readonly size: number;
-  /** `st_mode`: file type and permission bits. */
-  readonly mode: number;
-  readonly mtime: Date;
-  /** Target of a symlink, else "". */
-  readonly linkTarget: string;
-}
-
 /** Where a `cp` source is: GNU tar runs in `cwd` on `member`, and the archive names it `name`. */
 interface CopySource {
   readonly cwd: string;
@@ -361,16 +351,19 @@ async function locateSource(rootfs: string, containerPath: string, what: string)
  * `stat` of a `cp` source (the archive API's `X-Docker-Container-Path-Stat`), resolved like
  * `getArchive`. Throws `container/path-not-found`.
  */
-export async function statInRoot(rootfs: string, containerPath: string): Promise<PathStat> {
+export async function statInRoot(rootfs: string, containerPath: string): Promise<ContainerPathStat> {
   const what = `inspecting ${JSON.stringify(containerPath)} in the container root ${rootfs}`;
   const source = await locateSource(rootfs, containerPath, what);
   const host = source.member === "." ? source.cwd : posix.join(source.cwd, source.member);
-  const st = await lstat(host);
+  const st = await lstat(host, { bigint: true });
   return {
-    name: source.name,
-    size: st.size,
-    mode: st.mode,
-    mtime: st.mtime,
+    name: statName(containerPath),
+    size: Number(st.size),
+    mode: goFileMode(fileKindOfMode(Number(st.mode)), Number(st.mode)),
+    mtime: goTime(
+      Number(st.mtimeNs / 1_000_000_000n),
+      (st.mtimeNs % 1_000_000_000n).toString().padStart(9, "0"),
+    ),
     linkTarget: st.isSymbolicLink() ? await readlink(host) : "",
   };
 }

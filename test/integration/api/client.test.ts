@@ -156,6 +156,18 @@ describe("ApiClient", () => {
     await c.start();
     const tar = await collect(await c.getArchive({ path: "/etc/motd" }));
     expect(tar.slice(0, 4)).toBe("motd");
+    expect(await c.infoArchive({ path: "/etc/" })).toEqual({
+      name: "etc",
+      size: 0,
+      mode: 2 ** 31 + 0o755,
+      mtime: "2023-11-14T22:13:20Z",
+      linkTarget: "",
+    });
+    // The HEAD reply has no body; its error still arrives whole, code and message.
+    await expect(c.infoArchive({ path: "/missing/x" })).rejects.toMatchObject({
+      code: "container/path-not-found",
+      message: "Could not find the file /missing/x in container",
+    });
     await c.putArchive(Readable.from([Buffer.from("tar bytes")]), { path: "/tmp" });
     await eventually(() => {
       expect(runtime.resolve("fs").puts).toEqual([{ path: "/tmp", bytes: Buffer.from("tar bytes") }]);

@@ -19,6 +19,7 @@ import type {
   Container,
   ContainerCreateOptions,
   ContainerInspect,
+  ContainerPathStat,
   ContainerStats,
   ContainerStatus,
   ContainerSummary,
@@ -570,6 +571,22 @@ class DoubleContainer implements Container {
         : [{ name: base, type: "file", mode: 0o644, mtime: 1_700_000_000, body: Buffer.from("hello\n") }],
     );
     return Readable.from([tar]);
+  }
+
+  async infoArchive(opts: { readonly path: string }): Promise<ContainerPathStat> {
+    await Promise.resolve();
+    this.#get("infoArchive", opts);
+    if (opts.path.startsWith("/missing")) {
+      throw new TsstackError("container/path-not-found", `Could not find the file ${opts.path} in container`);
+    }
+    const dir = opts.path.endsWith("/");
+    return {
+      name: opts.path.replace(/\/+$/, "").split("/").pop() ?? "",
+      size: dir ? 0 : 6,
+      mode: dir ? 2 ** 31 + 0o755 : 0o644,
+      mtime: "2023-11-14T22:13:20Z",
+      linkTarget: "",
+    };
   }
 
   async putArchive(tar: Readable, opts: { readonly path: string }): Promise<void> {

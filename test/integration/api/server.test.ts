@@ -342,6 +342,13 @@ describe("containers", () => {
     expect(dir.body.toString("latin1", 0, 4)).toBe("etc/");
     const missing = await call(socketPath, "GET", "/containers/cp/archive?path=/missing");
     expect(missing.status).toBe(404);
+    // HEAD has no body: the error (code and message) comes in tsstack's header.
+    const missingHead = await call(socketPath, "HEAD", "/containers/cp/archive?path=/missing");
+    expect(missingHead.status).toBe(404);
+    expect(missingHead.body.length).toBe(0);
+    expect(
+      JSON.parse(Buffer.from(String(missingHead.headers["x-tsstack-error"]), "base64").toString()),
+    ).toEqual({ code: "container/path-not-found", message: "Could not find the file /missing in container" });
     const put = await call(socketPath, "PUT", "/containers/cp/archive?path=/tmp", {
       body: Buffer.alloc(1024, 7),
     });

@@ -4,8 +4,9 @@
  * stream neither breaks the rules nor leaves a mount behind.
  */
 import { once } from "node:events";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { writeTar } from "../../../src/runtime/images/tar-writer.js";
 import { canRunContainers, eventually, mountsUnder, useEngines } from "../../helpers/engine.js";
 
 const engines = useEngines();
@@ -130,5 +131,57 @@ describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped contain
       { what: "a start once the copy ended" },
     );
     expect((await c.inspect()).State.Status).toBe("running");
+  });
+
+  it("a stat (docker cp's look at the destination) neither pauses a running container nor leaves a mount", async () => {
+    const { engine, root } = await engines();
+    const c = await engine.createContainer({
+      Image: "busybox:latest",
+      Cmd: ["sh", "-c", "printf data > /file; ln -s /file /link; sleep 300"],
+    });
+    await c.start();
+    await eventually(async () => {
+      const p = await c.exec({ Cmd: ["test", "-L", "/link"] });
+      p.stdin.end();
+      return (await p.exit) === 0;
+    });
+    const paused: string[] = [];
+    const stopWatching = new AbortController();
+    const watching = (async () => {
+      for await (const e of engine.getEvents({ signal: stopWatching.signal }))
+        if (e.Action === "pause" || e.Action === "unpause") paused.push(e.Action);
+    })();
+    expect(await c.infoArchive({ path: "/file" })).toMatchObject({
+      name: "file",
+      size: 4,
+      mode: 0o644,
+      linkTarget: "",
+    });
+    expect((await c.infoArchive({ path: "/link" })).linkTarget).toBe("/file");
+    const tmp = await c.infoArchive({ path: "/tmp/" });
+    expect(tmp.name).toBe("tmp");
+    // os.ModeDir | os.ModeSticky | 0777, and Go's RFC 3339 time.
+    expect(tmp.mode).toBe(2 ** 31 + 2 ** 20 + 0o777);
+    expect(tmp.mtime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/);
+    await expect(c.infoArchive({ path: "/no/such" })).rejects.toMatchObject({
+      code: "container/path-not-found",
+    });
+    expect((await c.inspect()).State.Status).toBe("running");
+
+    // A copy in right after a stat: paused for the copy only, running once it returns.
+    const tar = Readable.from(writeTar([{ name: "in.txt", type: "file", body: Buffer.from("in\n") }]));
+    await c.putArchive(tar, { path: "/tmp" });
+    expect((await c.inspect()).State.Status).toBe("running");
+    const cat = await c.exec({ Cmd: ["cat", "/tmp/in.txt"] });
+    cat.stdin.end();
+    expect((await readAll(cat.stdout)).toString()).toBe("in\n");
+    await eventually(() => paused.length >= 2, { what: "the copy's pause and unpause events" });
+    expect(paused).toEqual(["pause", "unpause"]);
+
+    await c.stop({ t: 0 });
+    expect((await c.infoArchive({ path: "/file" })).size).toBe(4);
+    expect(mountsUnder(root)).toEqual([]);
+    stopWatching.abort();
+    await watching;
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encodePathStat, goFileMode, pathStat } from "../../../src/api/routes/archive.js";
+import { encodePathStat, pathStat, tarEntryFileMode } from "../../../src/api/routes/archive.js";
 import { TarType, type TarEntry } from "../../../src/runtime/images/tar.js";
 
 function entry(over: Partial<TarEntry>): TarEntry {
@@ -28,7 +28,7 @@ describe("Docker's path stat", () => {
     ["a char device", TarType.char, 0o666, 2 ** 26 + 2 ** 21 + 0o666],
     ["setuid + sticky bits", TarType.file, 0o5755, 2 ** 23 + 2 ** 20 + 0o755],
   ])("gives Go's os.FileMode of %s", (_what, type, mode, expected) => {
-    expect(goFileMode({ type, mode })).toBe(expected);
+    expect(tarEntryFileMode({ type, mode })).toBe(expected);
   });
 
   it("names the path's base, with Go's RFC 3339 time and the link target", () => {

@@ -18,10 +18,10 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { TsstackError } from "../../../common/errors.js";
-import { readTar } from "../../../runtime/images/archive.js";
 import { parseReference } from "../../../runtime/images/reference.js";
 import { writeTar, type TarWriteEntry } from "../../../runtime/images/tar-writer.js";
 import { unpackLayer } from "../../../runtime/images/unpack.js";
+import { isGoDirMode } from "../../../runtime/path-stat.js";
 import type { Container } from "../../../runtime/runtime.js";
 import type { CliIo } from "../../io.js";
 import { UsageError } from "../config.js";
@@ -243,23 +243,17 @@ async function copyToContainer(
   await container.putArchive(tar, { path: intoDir });
 }
 
-/** Whether a path exists in the container and what it is, from the first entry of its archive. */
+/** Whether a path exists in the container and what it is (a stat: the container is not paused). */
 async function containerPathKind(
   container: Container,
   path: string,
 ): Promise<"missing" | "directory" | "other"> {
-  let archive: Readable;
   try {
-    archive = await container.getArchive({ path });
+    const stat = await container.infoArchive({ path });
+    return isGoDirMode(stat.mode) ? "directory" : "other";
   } catch (e) {
     if (e instanceof TsstackError && e.code === "container/path-not-found") return "missing";
     throw e;
-  }
-  try {
-    for await (const entry of readTar(archive)) return entry.type === "directory" ? "directory" : "other";
-    return "missing";
-  } finally {
-    archive.destroy();
   }
 }
 
