@@ -10,8 +10,9 @@
 #   catatonit        the init for `init: true` (as podman uses)
 #   procps           ps, which `runc ps` (container top) and the tests' leftover checks run
 #   python3-minimal  bridges conmon's SOCK_SEQPACKET attach socket (Node cannot open one)
+#   libpython3-stdlib  ctypes, for the helper that makes the mount(2)/umount2(2) calls of overlay roots
 set -euo pipefail
-PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon catatonit python3-minimal procps iproute2 iptables)
+PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon catatonit python3-minimal libpython3-stdlib procps iproute2 iptables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

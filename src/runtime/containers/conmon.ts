@@ -10,7 +10,7 @@
  * fd 4 (`_OCI_STARTPIPE`) before it does anything, so the caller could place it in a cgroup first.
  */
 import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -292,10 +292,12 @@ export async function runcState(
  * not (runc checks the same before it signals a container's init).
  */
 export async function processStartTime(pid: number): Promise<string | undefined> {
+  await Promise.resolve();
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
   let stat: string;
   try {
-    stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Synchronous: a /proc read is microseconds, a thread-pool round trip far more (on every signal).
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     return undefined;
   }
@@ -309,8 +311,10 @@ export async function processStartTime(pid: number): Promise<string | undefined>
  * same clock ticks as /proc/<pid>/stat field 22), or undefined when runc holds no state for it.
  */
 export async function runcInitStart(root: string, id: string): Promise<string | undefined> {
+  await Promise.resolve();
   try {
-    const state = JSON.parse(await readFile(join(root, id, "state.json"), "utf8")) as {
+    // Synchronous: a small file on tmpfs, read on every start.
+    const state = JSON.parse(readFileSync(join(root, id, "state.json"), "utf8")) as {
       init_process_start?: unknown;
     };
     const start = state.init_process_start;

@@ -10,24 +10,23 @@
  * container is not running (before start, after stop) or is paused (the engine freezes the cgroup
  * around `docker cp`), as Docker does since CVE-2018-15664.
  */
-import { constants } from "node:fs";
 import {
-  chmod,
-  lchown,
-  lstat,
-  mkdir,
-  mkdtemp,
-  open,
-  readFile,
-  readlink,
-  realpath,
-  rm,
-  symlink,
-} from "node:fs/promises";
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+} from "node:fs";
+import { chmod, lchown, lstat, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { dirname, join, posix, resolve } from "node:path";
 
 import { TsstackError } from "../../common/errors.js";
-import { ShellRunner } from "../../common/shell.js";
+import { MNT_DETACH, MountSyscalls, SyscallError, UMOUNT_NOFOLLOW } from "../../common/mount-syscalls.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Mounting
@@ -51,6 +50,9 @@ export interface OverlayMountOptions {
  * x86-64 and on most arm64 kernels), NUL included. A little is kept spare for what libmount adds.
  */
 const MAX_MOUNT_DATA = 4000;
+
+/** The mount(2)/umount2(2) helper every mount of this process goes through (started on first use). */
+const syscalls = new MountSyscalls();
 
 /** Characters overlayfs' option parser treats specially in a path (`,` `:` separate, `\` escapes). */
 const OVERLAY_SPECIAL = /[,:\\]/;
@@ -78,15 +80,15 @@ const OVERLAY_SPECIAL = /[,:\\]/;
  * (overlayfs requires one). It is never written to, so containers may share it.
  *
  * Throws `rootfs/already-mounted` when `target` is already a mount point (after a crash the engine
- * checks `isMountPoint` and re-adopts or unmounts instead), `rootfs/mount-failed` with mount's
- * stderr otherwise.
+ * checks `isMountPoint` and re-adopts or unmounts instead), `rootfs/mount-failed` with the
+ * system call's error otherwise.
  */
 export async function mountOverlay(opts: OverlayMountOptions): Promise<void> {
   const upper = resolve(opts.upper);
   const work = resolve(opts.work);
   const target = resolve(opts.target);
   const what = `mounting the container root file system at ${target}`;
-  await Promise.all([upper, work, target].map((dir) => mkdir(dir, { recursive: true, mode: 0o755 })));
+  for (const dir of [upper, work, target]) mkdirSync(dir, { recursive: true, mode: 0o755 });
   if (await isMountPoint(target)) {
     throw new TsstackError("rootfs/already-mounted", `${what}: ${target} is already a mount point`);
   }
@@ -106,7 +108,7 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<void> {
   }
   const absolute = `lowerdir=${topFirst.join(":")}${tail}`;
   if (absolute.length <= MAX_MOUNT_DATA && !topFirst.some((p) => OVERLAY_SPECIAL.test(p))) {
-    await runMount(what, ["-t", "overlay", "overlay", "-o", absolute, target]);
+    await mountData(what, target, absolute);
     return;
   }
 
@@ -120,7 +122,7 @@ export async function mountOverlay(opts: OverlayMountOptions): Promise<void> {
         `${what}: ${lowers.length} layers do not fit in the mount options even with short names`,
       );
     }
-    await runMount(what, ["-t", "overlay", "overlay", "-o", short, target], links);
+    await mountData(what, target, short, links);
   } finally {
     await rm(links, { recursive: true, force: true });
   }
@@ -139,27 +141,35 @@ export type UnmountResult = "unmounted" | "not-mounted" | "detached";
 export async function unmountOverlay(target: string): Promise<UnmountResult> {
   const path = resolve(target);
   let result: UnmountResult = "not-mounted";
-  for (let i = 0; i < 8 && (await isMountPoint(path)); i++) {
-    const plain = await run("umount", [path]);
-    if (plain.code === 0) {
+  // EINVAL: not (or no longer) a mount point; ENOENT: no such path. The path is never followed if it
+  // is a symlink (a container cannot redirect the unmount).
+  const gone = (e: unknown): boolean =>
+    e instanceof SyscallError && (e.errno === "EINVAL" || e.errno === "ENOENT" || e.errno === "ENOTDIR");
+  for (let i = 0; i < 8; i++) {
+    try {
+      await syscalls.umount(path, UMOUNT_NOFOLLOW);
       if (result === "not-mounted") result = "unmounted";
       continue;
+    } catch (e) {
+      if (gone(e)) return result;
+      if (!(e instanceof SyscallError && e.errno === "EBUSY"))
+        throw new TsstackError(
+          "rootfs/unmount-failed",
+          `unmounting the container root file system at ${path}: ${errorText(e)}`,
+          { cause: e },
+        );
     }
-    if (/busy/i.test(plain.stderr)) {
-      const lazy = await run("umount", ["-l", path]);
-      if (lazy.code === 0) {
-        result = "detached";
-        continue;
-      }
+    try {
+      await syscalls.umount(path, MNT_DETACH | UMOUNT_NOFOLLOW);
+      result = "detached";
+    } catch (e) {
+      if (gone(e)) return result;
       throw new TsstackError(
         "rootfs/unmount-failed",
-        `unmounting the container root file system at ${path}: it is busy and the lazy detach failed too: ${lazy.stderr || `exit code ${lazy.code}`}`,
+        `unmounting the container root file system at ${path}: it is busy and the lazy detach failed too: ${errorText(e)}`,
+        { cause: e },
       );
     }
-    throw new TsstackError(
-      "rootfs/unmount-failed",
-      `unmounting the container root file system at ${path}: ${plain.stderr || `exit code ${plain.code}`}`,
-    );
   }
   return result;
 }
@@ -169,13 +179,15 @@ export async function unmountOverlay(target: string): Promise<UnmountResult> {
  * (stat-based checks miss bind mounts of the same file system). The path is canonicalized first.
  */
 export async function isMountPoint(path: string): Promise<boolean> {
+  await Promise.resolve();
   let canonical: string;
   try {
-    canonical = await realpath(path);
+    canonical = realpathSync(path);
   } catch {
     return false;
   }
-  const info = await readFile("/proc/self/mountinfo", "utf8");
+  // Synchronous: /proc reads take microseconds; a start and an exit each ask.
+  const info = readFileSync("/proc/self/mountinfo", "utf8");
   for (const line of info.split("\n")) {
     // "<id> <parent> <maj:min> <root> <mount point> <options> …", fields escaped as \ooo octal.
     const mountPoint = line.split(" ")[4];
@@ -193,29 +205,19 @@ function unescapeMountinfo(field: string): string {
   return bytes.toString("utf8");
 }
 
-async function runMount(what: string, args: string[], cwd?: string): Promise<void> {
-  const { code, stderr } = await run("mount", args, cwd);
-  if (code !== 0) {
-    throw new TsstackError(
-      "rootfs/mount-failed",
-      `${what}: mount -t overlay failed (${code === null ? "could not run mount" : `exit code ${code}`})${stderr ? `: ${stderr}` : ""}`,
-    );
+async function mountData(what: string, target: string, data: string, cwd?: string): Promise<void> {
+  try {
+    await syscalls.mount("overlay", target, "overlay", data, cwd !== undefined ? { cwd } : {});
+  } catch (e) {
+    throw new TsstackError("rootfs/mount-failed", `${what}: mount(2) of overlay failed: ${errorText(e)}`, {
+      cause: e,
+    });
   }
 }
 
-let hostTools: ShellRunner | undefined;
-
-/**
- * Runs mount/umount to completion through one long-lived shell (common/shell.ts: no fork of the
- * daemon per call); never rejects (a failure to run at all is exit code null). `stderr` is the
- * command's merged output, which is its error output for these tools.
- */
-function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number | null; stderr: string }> {
-  hostTools ??= new ShellRunner("rootfs/command-failed");
-  return hostTools.status(cmd, args, { cwd }).then(
-    ({ code, output }) => ({ code, stderr: output.trim() }),
-    (error: unknown) => ({ code: null, stderr: error instanceof Error ? error.message : String(error) }),
-  );
+/** A system call's errno and its text; another error's message. */
+function errorText(e: unknown): string {
+  return e instanceof SyscallError ? e.reason : e instanceof Error ? e.message : String(e);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -235,6 +237,7 @@ const MAX_SYMLINKS = 40;
  * or (for the last) a non-symlink — at the time of the check (see the module note about races).
  */
 export async function resolveInRoot(root: string, containerPath: string): Promise<string> {
+  await Promise.resolve();
   const base = resolve(root);
   // A stack of components still to walk, the next one last.
   const pending = containerPath.split("/").reverse();
@@ -250,7 +253,8 @@ export async function resolveInRoot(root: string, containerPath: string): Promis
     const host = join(base, ...resolved, c);
     let isLink: boolean;
     try {
-      isLink = (await lstat(host)).isSymbolicLink();
+      // Synchronous (~5 µs, against a thread-pool round trip of ~100 µs): a start resolves a few paths.
+      isLink = lstatSync(host).isSymbolicLink();
     } catch (err) {
       if (!isErrno(err, "ENOENT") && !isErrno(err, "ENOTDIR")) throw err;
       isLink = false;
@@ -265,7 +269,7 @@ export async function resolveInRoot(root: string, containerPath: string): Promis
         `resolving ${JSON.stringify(containerPath)} in the container root ${base}: more than ${MAX_SYMLINKS} symlinks (a loop?)`,
       );
     }
-    const target = await readlink(host);
+    const target = readlinkSync(host);
     if (target.startsWith("/")) resolved.length = 0;
     pending.push(...target.split("/").reverse());
   }
@@ -300,20 +304,21 @@ export async function readUserDb(rootfs: string): Promise<UserDb> {
   };
 }
 
+/** Synchronous calls, as in resolveInRoot: small files read on every start. */
 async function readSmallFile(rootfs: string, containerPath: string): Promise<string | undefined> {
   const host = await resolveInRoot(rootfs, containerPath);
   const what = `reading ${containerPath} of the container root ${rootfs}`;
-  let handle;
+  let fd;
   try {
     // O_NOFOLLOW: the path was resolved, so a symlink here is a swap since; O_NONBLOCK: a fifo does
     // not block the open (it is then refused as not regular).
-    handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return undefined;
     throw new TsstackError("rootfs/user-db", `${what}: ${errorText(err)}`, { cause: err });
   }
   try {
-    const st = await handle.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) return undefined;
     if (st.size > MAX_USER_DB) {
       throw new TsstackError("rootfs/user-db", `${what}: it is larger than 1 MiB (${st.size} bytes)`);
@@ -322,7 +327,7 @@ async function readSmallFile(rootfs: string, containerPath: string): Promise<str
     let length = 0;
     // Read to EOF rather than trusting the size, but never past the cap.
     for (;;) {
-      const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+      const bytesRead = readSync(fd, buf, length, buf.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
       if (length >= buf.length) {
@@ -331,7 +336,7 @@ async function readSmallFile(rootfs: string, containerPath: string): Promise<str
     }
     return buf.toString("utf8", 0, length);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -384,8 +389,4 @@ export async function ensureWorkingDir(
 
 function isErrno(err: unknown, code: string): boolean {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

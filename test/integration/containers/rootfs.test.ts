@@ -161,7 +161,7 @@ describe.runIf(isRoot)("mountOverlay", () => {
     expect(err).toBeInstanceOf(TsstackError);
     expect((err as TsstackError).code).toBe("rootfs/mount-failed");
     expect((err as TsstackError).message).toContain(join(d, "merged"));
-    expect((err as TsstackError).message).toMatch(/mount -t overlay failed \(exit code \d+\): \S/);
+    expect((err as TsstackError).message).toMatch(/mount\(2\) of overlay failed: E[A-Z]+ \(\S.*\)$/);
   });
 });
 
