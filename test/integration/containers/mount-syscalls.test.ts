@@ -101,7 +101,8 @@ describe.runIf(isRoot)("MountSyscalls", () => {
       (async () => {
         for (let i = 0; ; i++) {
           try {
-            await h.mount("tmpfs", target, "tmpfs", "size=1m"); return;
+            await h.mount("tmpfs", target, "tmpfs", "size=1m");
+            return;
           } catch (e) {
             // The kill may land while the call is in flight: that call fails with ECHILD, once.
             if (i > 0 || !(e instanceof SyscallError) || e.errno !== "ECHILD") throw e;
