@@ -41,6 +41,9 @@ async function timeRuns(fn: () => Promise<void> | void): Promise<number[]> {
 }
 
 const work = mkdtempSync(join(tmpdir(), "tsstack-bench-start-"));
+// Runtime state on tmpfs, as both run by default (runc's /run/runc, tsstack's /run/tsstack); the
+// engine root (records, images, container layers) stays on disk.
+const runDir = mkdtempSync(join("/run", "tsstack-bench-start-"));
 const root = join(work, "root");
 const results: { name: string; ms: number }[] = [];
 const daemonStats = { idleRssMb: Number.NaN };
@@ -57,7 +60,7 @@ try {
   const rootfs = join(bundle, "rootfs");
   const image = await copyImageRootfs(root, imageId, rootfs);
   writeRawBundle(bundle, { image, rootfs, cmd: ["true"], cgroupsPath: "/tsstack-bench/raw" });
-  const runcRoot = join(work, "runc");
+  const runcRoot = join(runDir, "runc");
   let n = 0;
   const raw = await timeRuns(() => {
     const r = spawnSync(RUNC, ["--root", runcRoot, "run", "--bundle", bundle, `bench-${n++}`]);
@@ -65,7 +68,7 @@ try {
   });
   results.push({ name: "raw runc run", ms: median(raw) });
 
-  const engine = await EmbeddedRuntime.open({ root, runRoot: join(work, "run") });
+  const engine = await EmbeddedRuntime.open({ root, runRoot: join(runDir, "run") });
   try {
     const api = await timeRuns(async () => {
       const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
@@ -84,7 +87,7 @@ try {
   const bin = new URL("../bin/tsstack.js", import.meta.url).pathname;
   const daemon = spawn(
     process.execPath,
-    [bin, "daemon", "--root", root, "--socket", socket, "--run-root", join(work, "run2")],
+    [bin, "daemon", "--root", root, "--socket", socket, "--run-root", join(runDir, "run2")],
     {
       stdio: "ignore",
     },
@@ -146,6 +149,7 @@ try {
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
+  rmSync(runDir, { recursive: true, force: true });
   spawnSync("rmdir", ["/sys/fs/cgroup/*/tsstack-bench"], { shell: true });
 }
 

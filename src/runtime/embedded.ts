@@ -1445,7 +1445,14 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         "container/invalid-config",
         "exec --privileged is not supported by the embedded runtime",
       );
-    args.push(rec.id, ...opts.Cmd);
+    // runc writes the process's host pid here once it runs (exec inspect's Pid).
+    const pidFile = join(this.#dir(rec.id), `exec-${randomBytes(6).toString("hex")}.pid`);
+    args.push("--pid-file", pidFile, rec.id, ...opts.Cmd);
+    let pid: number | undefined;
+    const readPid = (): number | undefined => {
+      pid ??= Number.parseInt(readFileOr(pidFile, ""), 10) || undefined;
+      return pid;
+    };
     // `runc exec --tty` in the foreground wants a terminal of its own to copy to and from: util-linux's
     // `script` gives it one (a pty whose other side is our pipes), so no console-socket fd passing is
     // needed. Output is then the raw terminal stream, as docker's for a TTY.
@@ -1477,6 +1484,8 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         );
       });
       child.on("close", (code, signal) => {
+        readPid();
+        unlinkQuietly(pidFile);
         resolve(code ?? (signal !== null ? 128 + (signalNumber(signal) ?? 0) : 255));
       });
     });
@@ -1490,6 +1499,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       kill: () => {
         child.kill("SIGKILL");
       },
+      pid: readPid,
       ...(opts.Tty === true
         ? {
             // In order: the last size asked for is the one that stays.

@@ -275,6 +275,11 @@ export interface ExecProcess {
   resize?(size: { readonly rows: number; readonly columns: number }): void;
   /** Ends the process (SIGKILL), e.g. a healthcheck probe over its timeout. */
   kill?(): void;
+  /**
+   * The process's host pid once it runs (Docker's exec inspect `Pid`), kept after it ends; undefined
+   * before it is known or where the runtime cannot tell.
+   */
+  pid?(): number | undefined;
 }
 
 /** Docker's stat of a path in a container (`X-Docker-Container-Path-Stat`). */

@@ -95,8 +95,7 @@ const inspect: Handler = (ctx, s) => {
     ContainerID: r.containerId,
     Running: r.running,
     ExitCode: r.exitCode,
-    // The runtime does not report an exec's pid.
-    Pid: 0,
+    Pid: r.process?.pid?.() ?? 0,
     OpenStdin: r.config.AttachStdin ?? false,
     OpenStdout: r.config.AttachStdout ?? true,
     OpenStderr: r.config.AttachStderr ?? true,

@@ -1,6 +1,8 @@
 /**
  * The embedded runtime against real runc and conmon, as root: lifecycle, logs, exec, isolation.
  */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { canRunContainers, eventually, logText, useEngines } from "../../helpers/engine.js";
 
@@ -126,8 +128,8 @@ describe.skipIf(!canRunContainers)("embedded runtime: stop, kill, pause, remove"
 });
 
 describe.skipIf(!canRunContainers)("embedded runtime: exec, logs, top, stats", () => {
-  it("exec runs in the container with env, user and working dir", async () => {
-    const { engine } = await engines();
+  it("exec runs in the container with env, user and working dir, and reports its pid", async () => {
+    const { engine, root } = await engines();
     const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["sleep", "300"] });
     await c.start();
     const p = await c.exec({
@@ -141,6 +143,19 @@ describe.skipIf(!canRunContainers)("embedded runtime: exec, logs, top, stats", (
     p.stdout.on("data", (d: Buffer) => (out += d.toString()));
     expect(await p.exit).toBe(5);
     expect(out).toBe("bar\n65534\n/tmp\n");
+
+    // The exec's host pid (Docker's exec inspect Pid): the process itself, kept after it ends.
+    const sleeper = await c.exec({ Cmd: ["sleep", "300"] });
+    sleeper.stdin.end();
+    await eventually(() => (sleeper.pid?.() ?? 0) > 0, { what: "the exec's pid" });
+    const pid = sleeper.pid?.() ?? 0;
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toBe("sleep\x00300\x00");
+    process.kill(pid, "SIGKILL");
+    expect(await sleeper.exit).toBe(137);
+    expect(sleeper.pid?.()).toBe(pid);
+    // runc's pid files go with the execs.
+    const dir = join(root, "containers", c.id);
+    expect(readdirSync(dir).filter((n) => n.startsWith("exec-"))).toEqual([]);
   });
 
   it("logs follow until the container exits, with tail and timestamps", async () => {
