@@ -52,7 +52,13 @@ import {
   startConmon,
 } from "./containers/conmon.js";
 import { readLog } from "./containers/logs.js";
-import { buildRuntimeSpec, resolveUser, type ContainerConfig } from "./containers/oci-spec.js";
+import {
+  buildRuntimeSpec,
+  cgroupControllersNeeded,
+  resolveUser,
+  type ContainerConfig,
+  type SpecResources,
+} from "./containers/oci-spec.js";
 import {
   imageUseCheck,
   RECORD_FILE,
@@ -1150,6 +1156,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         !swapAccounting()
       )
         delete spec.linux.resources.memory.swap;
+      checkV2Controllers(spec.linux.resources, rec.name);
       // The working dir exists before runc starts, resolved inside the rootfs: runc 1.1.5 itself is
       // exposed to CVE-2024-21626, so a symlinked working dir must never lead it out.
       await ensureWorkingDir(p.rootfs, spec.process.cwd, spec.process.user.uid, spec.process.user.gid);
@@ -2059,6 +2066,24 @@ let cgroupV2Cache: boolean | undefined;
 function cgroupV2(): boolean {
   cgroupV2Cache ??= existsSync("/sys/fs/cgroup/cgroup.controllers");
   return cgroupV2Cache;
+}
+
+/**
+ * On cgroup v2, the limits' controllers must be available at the root (`cgroup.controllers`): runc
+ * would otherwise fail with a missing-file error. Docker drops such a limit with a warning; a limit
+ * the user asked for is not silently dropped here.
+ */
+function checkV2Controllers(resources: SpecResources, name: string): void {
+  if (!cgroupV2()) return;
+  const needed = cgroupControllersNeeded(resources);
+  if (needed.length === 0) return;
+  const available = readFileOr("/sys/fs/cgroup/cgroup.controllers", "").trim().split(/\s+/);
+  const missing = needed.filter((c) => !available.includes(c));
+  if (missing.length > 0)
+    throw new TsstackError(
+      "container/invalid-config",
+      `starting container ${name}: its limits need the cgroup v2 controller${missing.length > 1 ? "s" : ""} ${missing.map((c) => `"${c}"`).join(", ")}, which this host's /sys/fs/cgroup does not offer (it has: ${available.filter((c) => c !== "").join(" ") || "none"}); enable ${missing.length > 1 ? "them" : "it"} (a kernel or init setting) or drop the limit`,
+    );
 }
 
 let swapAccountingCache: boolean | undefined;

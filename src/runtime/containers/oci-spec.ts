@@ -679,6 +679,17 @@ function resourcesOf(r: ContainerResources): SpecResources {
   return out;
 }
 
+/** The cgroup controllers a spec's limits need (the device rules need none on v2: runc uses eBPF). */
+export function cgroupControllersNeeded(r: SpecResources): string[] {
+  const out: string[] = [];
+  if (r.memory?.limit !== undefined || (r.memory?.swap !== undefined && r.memory.swap !== -1))
+    out.push("memory");
+  if (r.cpu?.shares !== undefined || r.cpu?.quota !== undefined) out.push("cpu");
+  if (r.cpu?.cpus !== undefined) out.push("cpuset");
+  if (r.pids !== undefined) out.push("pids");
+  return out;
+}
+
 /** Docker's tmpfs defaults (`noexec,nosuid,nodev`); a given option overrides its opposite. */
 function tmpfsMount(target: string, options: string): SpecMount {
   if (!target.startsWith("/"))

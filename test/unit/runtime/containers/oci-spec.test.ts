@@ -3,6 +3,7 @@ import { TsstackError } from "../../../../src/common/errors.js";
 import {
   ALL_CAPABILITIES,
   buildRuntimeSpec,
+  cgroupControllersNeeded,
   DEFAULT_CAPABILITIES,
   DEFAULT_PATH_ENV,
   type BuildSpecOptions,
@@ -386,6 +387,17 @@ describe("buildRuntimeSpec: resources", () => {
 
   it("leaves unlimited pids unset", () => {
     expect(build({ resources: { pidsLimit: -1 } }).linux.resources.pids).toBeUndefined();
+  });
+
+  it.each<[ContainerConfig, string[]]>([
+    [{}, []],
+    [{ resources: { pidsLimit: -1 } }, []],
+    [{ resources: { memory: 64 << 20 } }, ["memory"]],
+    [{ resources: { cpus: 0.5, pidsLimit: 9 } }, ["cpu", "pids"]],
+    [{ resources: { cpuShares: 512, cpusetCpus: "0" } }, ["cpu", "cpuset"]],
+    [{ resources: { cpusetCpus: "0" } }, ["cpuset"]],
+  ])("names the cgroup controllers the limits of %j need", (c, controllers) => {
+    expect(cgroupControllersNeeded(build(c).linux.resources)).toEqual(controllers);
   });
 
   it.each<ContainerConfig>([
