@@ -9,7 +9,8 @@
  * - tsstack CLI: the whole `tsstack run --rm` process talking to a running daemon (when built);
  * - docker: `docker run --rm --network none` of the same image, when a Docker daemon answers.
  *
- * Prints medians and ratios to raw runc, and the daemon's idle RSS.
+ * Prints medians and ratios to raw runc, and the daemon's idle RSS. Raw runc, the engine and the API
+ * run in rotating turns within each round rather than in blocks, so they meet the same machine.
  *
  *   node --import tsx bench/container-start.ts        (BENCH_RUNS=15)
  */
@@ -19,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiClient } from "../src/api/client.js";
 import { EmbeddedRuntime } from "../src/runtime/embedded.js";
+import type { Runtime } from "../src/runtime/runtime.js";
 import { addTestImage } from "../test/helpers/engine.js";
 import { copyImageRootfs, RUNC, writeRawBundle } from "./raw-runc.js";
 
@@ -62,32 +64,27 @@ try {
   writeRawBundle(bundle, { image, rootfs, cmd: ["true"], cgroupsPath: "/tsstack-bench/raw" });
   const runcRoot = join(runDir, "runc");
   let n = 0;
-  const raw = await timeRuns(() => {
+  const rawRun = (): void => {
     const r = spawnSync(RUNC, ["--root", runcRoot, "run", "--bundle", bundle, `bench-${n++}`]);
     if (r.status !== 0) throw new Error(`runc run failed: ${r.stderr.toString()}`);
-  });
-  results.push({ name: "raw runc run", ms: median(raw) });
+  };
+  const cycle = async (rt: Runtime): Promise<void> => {
+    const c = await rt.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
+    await c.start();
+    const { StatusCode } = await c.wait();
+    if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
+    await c.remove();
+  };
 
+  // The engine in-process on one root; the daemon as users run it (the built CLI) on another.
   const engine = await EmbeddedRuntime.open({ root, runRoot: join(runDir, "run") });
-  try {
-    const api = await timeRuns(async () => {
-      const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
-      await c.start();
-      const { StatusCode } = await c.wait();
-      if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
-      await c.remove();
-    });
-    results.push({ name: "tsstack engine create+start+wait+rm", ms: median(api) });
-  } finally {
-    await engine.close();
-  }
-
-  // The daemon as users run it (the built CLI), then the CLI against it and the API without the CLI.
+  const root2 = join(work, "root2");
+  await addTestImage(root2, "busybox:latest");
   const socket = join(work, "engine.sock");
   const bin = new URL("../bin/tsstack.js", import.meta.url).pathname;
   const daemon = spawn(
     process.execPath,
-    [bin, "daemon", "--root", root, "--socket", socket, "--run-root", join(runDir, "run2")],
+    [bin, "daemon", "--root", root2, "--socket", socket, "--run-root", join(runDir, "run2")],
     {
       stdio: "ignore",
     },
@@ -105,18 +102,37 @@ try {
     }
     await new Promise((r) => setTimeout(r, 2000));
     daemonStats.idleRssMb = rssMb(daemon.pid ?? 0);
-    const viaApi = await timeRuns(async () => {
-      const c = await client.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
-      await c.start();
-      const { StatusCode } = await c.wait();
-      if (StatusCode !== 0) throw new Error(`exit ${StatusCode}`);
-      await c.remove();
-    });
-    results.push({ name: "tsstack daemon API create+start+wait+rm", ms: median(viaApi) });
+
+    // Side by side: each round runs raw runc, the engine and the API once, in a rotating order, so
+    // the machine's drifts (this VM's runc alone varies by +-10 % between minutes) hit all three alike.
+    const kinds = [
+      {
+        name: "raw runc run",
+        run: () => {
+          rawRun();
+          return Promise.resolve();
+        },
+        times: [] as number[],
+      },
+      { name: "tsstack engine create+start+wait+rm", run: () => cycle(engine), times: [] as number[] },
+      { name: "tsstack daemon API create+start+wait+rm", run: () => cycle(client), times: [] as number[] },
+    ];
+    for (const k of kinds) await k.run(); // warm-up
+    for (let i = 0; i < RUNS; i++) {
+      for (let j = 0; j < kinds.length; j++) {
+        const k = kinds[(i + j) % kinds.length];
+        if (k === undefined) continue;
+        const t0 = performance.now();
+        await k.run();
+        k.times.push(performance.now() - t0);
+      }
+    }
+    for (const k of kinds) results.push({ name: k.name, ms: median(k.times) });
+
     const cli = await timeRuns(() => {
       const r = spawnSync(
         process.execPath,
-        [bin, "--root", root, "--socket", socket, "run", "--rm", "busybox", "true"],
+        [bin, "--root", root2, "--socket", socket, "run", "--rm", "busybox", "true"],
         {
           env: { ...process.env, TSSTACK_NO_AUTOSTART: "1" },
         },
@@ -131,6 +147,7 @@ try {
     client.close();
   } finally {
     daemon.kill("SIGTERM");
+    await engine.close();
   }
 
   const docker = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" });
