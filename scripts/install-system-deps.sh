@@ -10,7 +10,7 @@
 #   catatonit        the init for `init: true` (as podman uses)
 #   procps           ps, which `runc ps` (container top) and the tests' leftover checks run
 #   python3-minimal  bridges conmon's SOCK_SEQPACKET attach socket (Node cannot open one)
-#   libpython3-stdlib  ctypes, for the helper that makes the mount(2)/umount2(2) calls of overlay roots
+#   libpython3-stdlib  ctypes, for the host helper (mount(2)/umount2(2) of overlay roots; starts conmon)
 set -euo pipefail
 PACKAGES=(docker-registry skopeo busybox-static apache2-utils openssl zstd attr runc conmon catatonit python3-minimal libpython3-stdlib procps iproute2 iptables)
 missing=()

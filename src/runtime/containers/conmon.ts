@@ -1,20 +1,20 @@
 /**
  * Starting containers under conmon, and the runc calls around it.
  *
- * conmon (the supervisor podman uses) runs `runc create`, then double-forks away from us: it holds the
- * container's stdio, writes the k8s-file log, and when the container exits writes its exit code to
- * `<exitDir>/<id>` and `<persistDir>/exit` (128+signal for a signal), plus `<persistDir>/oom` when the
- * kernel OOM-killed it. None of that needs the engine to be alive, which is what makes the daemon
- * crash-proof. The protocol (conmon API version 1): fd 3 (`_OCI_SYNCPIPE`) receives
- * `{"data": <pid>}` after `runc create` (or `{"data": -1, "message": …}`), and conmon waits to read
- * fd 4 (`_OCI_STARTPIPE`) before it does anything, so the caller could place it in a cgroup first.
+ * conmon (the supervisor podman uses) runs `runc create` (or `run --detach`) in a session of its own:
+ * it holds the container's stdio, writes the k8s-file log, and when the container exits writes its
+ * exit code to `<exitDir>/<id>` and `<persistDir>/exit` (128+signal for a signal), plus
+ * `<persistDir>/oom` when the kernel OOM-killed it. None of that needs the engine to be alive, which
+ * is what makes the daemon crash-proof. The protocol (conmon API version 1): the pipe named by
+ * `_OCI_SYNCPIPE` receives `{"data": <pid>}` after `runc create` (or `{"data": -1, "message": …}`).
+ * (`_OCI_STARTPIPE`, which would hold conmon back until the caller writes to it, is not used.)
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
 import { TsstackError } from "../../common/errors.js";
+import { hostHelper, SyscallError } from "../../common/host-helper.js";
 
 export const RUNC_PATHS = ["/usr/sbin/runc", "/usr/bin/runc"] as const;
 export const CONMON_PATHS = ["/usr/bin/conmon", "/usr/libexec/podman/conmon"] as const;
@@ -70,7 +70,7 @@ const RUN_DETACHED_SCRIPT =
  * (created, not started: call `runc start` next; with `startNow`, already started). On failure the error quotes what conmon and runc
  * said, and nothing of the container is left running (conmon exits when create fails).
  */
-export function startConmon(opts: ConmonStartOptions): Promise<{ pid: number }> {
+export async function startConmon(opts: ConmonStartOptions): Promise<{ pid: number }> {
   const args = [
     "--api-version",
     "1",
@@ -105,77 +105,45 @@ export function startConmon(opts: ConmonStartOptions): Promise<{ pid: number }> 
     opts.runcRoot,
     "--log-level",
     "error",
-    // Fork once, not twice: conmon stays our child (in its own session, as `detached` makes it), and
-    // a start is ~8 ms faster. A daemon that dies leaves it to init, like the double-forked one.
+    // Fork once, not twice: conmon stays the host helper's child (in its own session), and a start is
+    // ~8 ms faster. A daemon (and so a helper) that dies leaves it to init, like the double-forked one.
     "--sync",
   ];
   if (opts.terminal === true) args.push("-t");
   if (opts.stdin === true) args.push("-i");
   const what = `starting container ${opts.name} (${opts.id.slice(0, 12)}) under conmon`;
-  return new Promise((resolve, reject) => {
-    // detached: conmon gets its own session, so a signal to the daemon's process group (Ctrl-C on a
-    // foreground daemon) never reaches the containers' supervisors.
-    // cwd: conmon also writes an `oom` file into its working directory (as well as the persist dir).
-    const child = spawn(opts.conmon, args, {
+  // Through the host helper: no fork of the daemon (common/host-helper.ts). cwd: conmon also writes an
+  // `oom` file into its working directory (as well as the persist dir).
+  let sync: string;
+  let stderr: string;
+  try {
+    ({ sync, stderr } = await hostHelper().spawnSupervisor([opts.conmon, ...args], {
+      env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin" },
       cwd: opts.bundle,
-      stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"],
-      env: { _OCI_SYNCPIPE: "3", _OCI_STARTPIPE: "4", PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin" },
-      detached: true,
-    });
-    child.unref();
-    const stderr: Buffer[] = [];
-    const [, , errStream, syncStream, startStream] = child.stdio as unknown as [
-      null,
-      null,
-      Readable,
-      Readable,
-      Writable,
-    ];
-    errStream.on("data", (d: Buffer) => stderr.push(d));
-    let sync = "";
-    let settled = false;
-    const finish = (error: Error | undefined, pid?: number): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // Our ends of the pipes must not keep the event loop (or conmon's writes) waiting.
-      syncStream.destroy();
-      errStream.destroy();
-      if (error !== undefined) reject(error);
-      else resolve({ pid: pid ?? 0 });
-    };
-    const timer = setTimeout(() => {
-      finish(new TsstackError("runtime/start-failed", `${what}: runc create did not finish within 30 s`));
-    }, opts.timeoutMs ?? 30_000);
-    timer.unref();
-    const fail = (why: string): void => {
-      const said = Buffer.concat(stderr).toString().trim();
-      finish(new TsstackError("runtime/start-failed", `${what}: ${why}${said === "" ? "" : `: ${said}`}`));
-    };
-    child.on("error", (e) => {
-      fail(e.message);
-    });
-    syncStream.setEncoding("utf8");
-    syncStream.on("data", (chunk: string) => {
-      sync += chunk;
-      const nl = sync.indexOf("\n");
-      if (nl < 0) return;
-      let msg: { data?: unknown; message?: unknown };
-      try {
-        msg = JSON.parse(sync.slice(0, nl)) as { data?: unknown; message?: unknown };
-      } catch {
-        fail(`unreadable message from conmon: ${JSON.stringify(sync.slice(0, 200))}`);
-        return;
-      }
-      if (typeof msg.data === "number" && msg.data > 0) finish(undefined, msg.data);
-      else fail(typeof msg.message === "string" ? cleanRuncMessage(msg.message) : "runc create failed");
-    });
-    syncStream.on("end", () => {
-      fail("conmon exited before the container was created");
-    });
-    startStream.on("error", () => undefined);
-    startStream.end("0");
-  });
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    }));
+  } catch (e) {
+    const timedOut = e instanceof SyscallError && e.errno === "ETIMEDOUT";
+    const reason = timedOut
+      ? `runc create did not finish within ${(opts.timeoutMs ?? 30_000) / 1000} s`
+      : e instanceof Error
+        ? e.message
+        : String(e);
+    throw new TsstackError("runtime/start-failed", `${what}: ${reason}`, { cause: e });
+  }
+  const fail = (why: string): TsstackError => {
+    const said = stderr.trim();
+    return new TsstackError("runtime/start-failed", `${what}: ${why}${said === "" ? "" : `: ${said}`}`);
+  };
+  if (sync === "") throw fail("conmon exited before the container was created");
+  let msg: { data?: unknown; message?: unknown };
+  try {
+    msg = JSON.parse(sync) as { data?: unknown; message?: unknown };
+  } catch {
+    throw fail(`unreadable message from conmon: ${JSON.stringify(sync.slice(0, 200))}`);
+  }
+  if (typeof msg.data === "number" && msg.data > 0) return { pid: msg.data };
+  throw fail(typeof msg.message === "string" ? cleanRuncMessage(msg.message) : "runc create failed");
 }
 
 /** runc prints logrus lines (`time="…" level=error msg="…"`); keep the message. */

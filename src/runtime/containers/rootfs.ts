@@ -26,7 +26,7 @@ import { chmod, lchown, lstat, mkdir, mkdtemp, rm, symlink } from "node:fs/promi
 import { dirname, join, posix, resolve } from "node:path";
 
 import { TsstackError } from "../../common/errors.js";
-import { MNT_DETACH, MountSyscalls, SyscallError, UMOUNT_NOFOLLOW } from "../../common/mount-syscalls.js";
+import { hostHelper, MNT_DETACH, SyscallError, UMOUNT_NOFOLLOW } from "../../common/host-helper.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Mounting
@@ -51,8 +51,6 @@ export interface OverlayMountOptions {
  */
 const MAX_MOUNT_DATA = 4000;
 
-/** The mount(2)/umount2(2) helper every mount of this process goes through (started on first use). */
-const syscalls = new MountSyscalls();
 
 /** Characters overlayfs' option parser treats specially in a path (`,` `:` separate, `\` escapes). */
 const OVERLAY_SPECIAL = /[,:\\]/;
@@ -147,7 +145,7 @@ export async function unmountOverlay(target: string): Promise<UnmountResult> {
     e instanceof SyscallError && (e.errno === "EINVAL" || e.errno === "ENOENT" || e.errno === "ENOTDIR");
   for (let i = 0; i < 8; i++) {
     try {
-      await syscalls.umount(path, UMOUNT_NOFOLLOW);
+      await hostHelper().umount(path, UMOUNT_NOFOLLOW);
       if (result === "not-mounted") result = "unmounted";
       continue;
     } catch (e) {
@@ -160,7 +158,7 @@ export async function unmountOverlay(target: string): Promise<UnmountResult> {
         );
     }
     try {
-      await syscalls.umount(path, MNT_DETACH | UMOUNT_NOFOLLOW);
+      await hostHelper().umount(path, MNT_DETACH | UMOUNT_NOFOLLOW);
       result = "detached";
     } catch (e) {
       if (gone(e)) return result;
@@ -207,7 +205,7 @@ function unescapeMountinfo(field: string): string {
 
 async function mountData(what: string, target: string, data: string, cwd?: string): Promise<void> {
   try {
-    await syscalls.mount("overlay", target, "overlay", data, cwd !== undefined ? { cwd } : {});
+    await hostHelper().mount("overlay", target, "overlay", data, cwd !== undefined ? { cwd } : {});
   } catch (e) {
     throw new TsstackError("rootfs/mount-failed", `${what}: mount(2) of overlay failed: ${errorText(e)}`, {
       cause: e,

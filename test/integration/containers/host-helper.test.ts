@@ -1,5 +1,5 @@
 /**
- * MountSyscalls: mount(2)/umount2(2) through one long-lived helper. Calls reach the kernel as given
+ * HostHelper: mount(2)/umount2(2) through one long-lived helper. Calls reach the kernel as given
  * (flags, data, relative paths from `cwd`), failures carry their errno, requests sent together are
  * answered each in turn, and a helper that dies fails what it held and is replaced on the next call.
  */
@@ -7,14 +7,14 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { MNT_DETACH, MountSyscalls, SyscallError } from "../../../src/common/mount-syscalls.js";
+import { HostHelper, MNT_DETACH, SyscallError } from "../../../src/common/host-helper.js";
 import { isMountPoint } from "../../../src/runtime/containers/rootfs.js";
 import { useTmpDirs } from "../../helpers/tmp.js";
 
 const isRoot = process.getuid?.() === 0;
 const tmp = useTmpDirs("tsstack-mount-syscalls-");
 
-const helpers: MountSyscalls[] = [];
+const helpers: HostHelper[] = [];
 const mounted: string[] = [];
 afterEach(async () => {
   for (const target of mounted.splice(0).reverse())
@@ -22,8 +22,8 @@ afterEach(async () => {
   for (const h of helpers.splice(0)) await h.close();
 });
 
-function helper(opts?: { timeoutMs?: number }): MountSyscalls {
-  const h = new MountSyscalls(opts);
+function helper(opts?: { timeoutMs?: number }): HostHelper {
+  const h = new HostHelper(opts);
   helpers.push(h);
   return h;
 }
@@ -31,9 +31,13 @@ function helper(opts?: { timeoutMs?: number }): MountSyscalls {
 /** The helpers this test process runs (its children). */
 function helperPids(): number[] {
   try {
-    return execFileSync("pgrep", ["-P", String(process.pid), "-f", "import ctypes, errno, json"], {
-      encoding: "utf8",
-    })
+    return execFileSync(
+      "pgrep",
+      ["-P", String(process.pid), "-f", "import ctypes, errno, json, os, subprocess"],
+      {
+        encoding: "utf8",
+      },
+    )
       .split("\n")
       .filter((l) => l !== "")
       .map(Number);
@@ -42,7 +46,7 @@ function helperPids(): number[] {
   }
 }
 
-describe.runIf(isRoot)("MountSyscalls", () => {
+describe.runIf(isRoot)("HostHelper", () => {
   it("mounts with the data given, relative lowerdirs from cwd, and unmounts", async () => {
     const d = await tmp();
     const h = helper();
@@ -114,5 +118,63 @@ describe.runIf(isRoot)("MountSyscalls", () => {
     await h.umount(target);
     await h.close();
     expect(helperPids().filter((p) => !before.has(p))).toEqual([]);
+  });
+
+  it("starts a supervisor in its own session and hands back its first sync line and error output", async () => {
+    const h = helper();
+    const env = { PATH: "/usr/bin:/bin" };
+    // conmon's protocol: the pid on the pipe named by _OCI_SYNCPIPE, then it runs on.
+    const ok = await h.spawnSupervisor(
+      ["/bin/sh", "-c", 'echo "{\\"data\\": $$}" >&$_OCI_SYNCPIPE; sleep 30'],
+      { env, cwd: "/tmp", timeoutMs: 10_000 },
+    );
+    const pid = (JSON.parse(ok.sync) as { data: number }).data;
+    try {
+      expect(pid).toBeGreaterThan(0);
+      const [sid, ppid] = execFileSync("ps", ["-o", "sid=,ppid=", "-p", String(pid)], { encoding: "utf8" })
+        .trim()
+        .split(/\s+/)
+        .map(Number);
+      expect(sid).toBe(pid);
+      expect(helperPids()).toContain(ppid);
+      // A mount request meanwhile is answered at once, not after the supervisor.
+      await expect(h.umount("/nonexistent-tsstack-path")).rejects.toMatchObject({ errno: "ENOENT" });
+    } finally {
+      process.kill(pid, "SIGKILL");
+    }
+    // A supervisor that fails says why on the pipe and on stderr, and ends.
+    const failed = await h.spawnSupervisor(
+      ["/bin/sh", "-c", 'echo \'{"data": -1, "message": "nope"}\' >&$_OCI_SYNCPIPE; echo why >&2; exit 1'],
+      { env, cwd: "/", timeoutMs: 10_000 },
+    );
+    expect(failed).toEqual({ sync: '{"data": -1, "message": "nope"}', stderr: "why\n" });
+    expect(
+      await h.spawnSupervisor(["/bin/sh", "-c", "echo gone >&2"], { env, cwd: "/", timeoutMs: 10_000 }),
+    ).toEqual({ sync: "", stderr: "gone\n" });
+    await expect(
+      h.spawnSupervisor(["/nonexistent/conmon"], { env, cwd: "/", timeoutMs: 10_000 }),
+    ).rejects.toMatchObject({
+      errno: "ENOENT",
+      message: expect.stringContaining("starting /nonexistent/conmon") as unknown as string,
+    });
+  });
+
+  it("fails only the start that times out; the helper and the supervisor carry on", async () => {
+    const h = helper();
+    const d = await tmp();
+    const pidFile = join(d, "pid");
+    const slow = h.spawnSupervisor(["/bin/sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`], {
+      env: { PATH: "/usr/bin:/bin" },
+      cwd: "/",
+      timeoutMs: 300,
+    });
+    await expect(slow).rejects.toMatchObject({ errno: "ETIMEDOUT" });
+    const pid = Number(await readFile(pidFile, "utf8"));
+    try {
+      expect(() => process.kill(pid, 0)).not.toThrow();
+      await expect(h.umount(join(d, "nothing"))).rejects.toMatchObject({ errno: "ENOENT" });
+    } finally {
+      process.kill(pid, "SIGKILL");
+    }
   });
 });

@@ -1,0 +1,346 @@
+/**
+ * What Node cannot do cheaply, done by one long-lived Python helper (Debian's python3 with ctypes,
+ * libpython3-stdlib): mount(2) and umount2(2), which Node has no call for, and starting container
+ * supervisors (conmon) without forking the daemon.
+ *
+ * - A container start and exit each mount or unmount an overlay; through util-linux's
+ *   `mount`/`umount` (a fork and exec, then libmount's work) that cost 4-8 ms each on our 2-core VMs,
+ *   the system call alone ~1-2 ms.
+ * - A spawn from Node forks the whole daemon (tens of MB) and blocks its event loop until the child
+ *   has exec'd, ~2-3 ms per container start; the helper's fork of a small process is a fraction of
+ *   that and blocks nobody. The supervisor gets its own session (as `detached` would give it), so
+ *   neither the helper's end nor a signal to its group reaches it; the helper reaps it when it ends.
+ *
+ * Requests are JSON lines with an id; mounts are made one at a time in order, each spawn waits for its
+ * supervisor's first message on a thread of its own, and replies carry the id. The helper runs in its
+ * own process group (Ctrl-C on a foreground daemon does not reach it), holds the event loop only while
+ * a request is in flight, and ends when the daemon does (its stdin closes). A mount that times out
+ * (a hung unmount must not hold every later one) or a helper that dies fails what it held, and the
+ * next request starts a new helper.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { existsSync } from "node:fs";
+import { TsstackError } from "./errors.js";
+
+const PYTHON = "/usr/bin/python3";
+
+const HELPER = `
+import ctypes, errno, json, os, subprocess, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+c = ctypes.c_char_p
+libc.mount.argtypes = (c, c, c, ctypes.c_ulong, c)
+libc.umount2.argtypes = (c, ctypes.c_int)
+out = threading.Lock()
+def b(s):
+    return None if s is None else os.fsencode(s)
+def reply(rid, err, **extra):
+    msg = dict(extra, id=rid, errno=err, name=errno.errorcode.get(err, "") if err else "", text=os.strerror(err) if err else "")
+    with out:
+        sys.stdout.write(json.dumps(msg) + "\\n")
+        sys.stdout.flush()
+def syscall(r):
+    os.chdir(r.get("cwd") or "/")
+    if r["op"] == "mount":
+        rc = libc.mount(b(r["source"]), b(r["target"]), b(r["fstype"]), r.get("flags", 0), b(r.get("data")))
+    else:
+        rc = libc.umount2(b(r["target"]), r.get("flags", 0))
+    return ctypes.get_errno() if rc != 0 else 0
+def read_line(fd):
+    buf = b""
+    while b"\\n" not in buf and len(buf) < 1 << 20:
+        d = os.read(fd, 65536)
+        if not d:
+            break
+        buf += d
+    return buf.split(b"\\n", 1)[0]
+def supervise(r):
+    rid = r["id"]
+    rs, ws = os.pipe()
+    re, we = os.pipe()
+    env = dict(r["env"], _OCI_SYNCPIPE=str(ws))
+    try:
+        p = subprocess.Popen(r["argv"], env=env, cwd=r["cwd"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=we, pass_fds=(ws,), start_new_session=True)
+    except OSError as e:
+        for fd in (rs, ws, re, we):
+            os.close(fd)
+        return reply(rid, e.errno or errno.EIO)
+    os.close(ws)
+    os.close(we)
+    threading.Thread(target=p.wait, daemon=True).start()
+    first = read_line(rs)
+    os.close(rs)
+    try:
+        ok = json.loads(first).get("data", -1) > 0
+    except Exception:
+        ok = False
+    # A supervisor that failed exits: its error output is whole. One that runs keeps it open.
+    os.set_blocking(re, not ok)
+    said = b""
+    try:
+        while len(said) < 1 << 16:
+            d = os.read(re, 65536)
+            if not d:
+                break
+            said += d
+    except BlockingIOError:
+        pass
+    os.close(re)
+    reply(rid, 0, sync=first.decode(errors="replace"), stderr=said.decode(errors="replace"))
+for line in sys.stdin:
+    try:
+        r = json.loads(line)
+    except Exception:
+        continue
+    if r.get("op") == "spawn":
+        # Not a daemon thread: at the end of stdin, a start in flight is still answered.
+        threading.Thread(target=supervise, args=(r,)).start()
+        continue
+    try:
+        err = syscall(r)
+    except OSError as e:
+        err = e.errno or errno.EIO
+    except Exception:
+        err = errno.EINVAL
+    reply(r.get("id"), err)
+`;
+
+/** umount2(2) flags. */
+export const MNT_DETACH = 2;
+export const UMOUNT_NOFOLLOW = 8;
+
+/** A failed system call: `errno` is its name (`EBUSY`, `EINVAL`…), `reason` the errno and its text. */
+export class SyscallError extends Error {
+  constructor(
+    readonly errno: string,
+    readonly reason: string,
+    call: string,
+  ) {
+    super(`${call}: ${reason}`);
+    this.name = "SyscallError";
+  }
+}
+
+interface Reply {
+  readonly id: number;
+  readonly errno: number;
+  readonly name: string;
+  readonly text: string;
+  /** spawn: the supervisor's first line on its sync pipe ("" when it ended without one). */
+  readonly sync?: string;
+  /** spawn: its error output so far (all of it when it has ended). */
+  readonly stderr?: string;
+}
+
+interface Pending {
+  readonly resolve: (reply: Reply) => void;
+  readonly reject: (errno: string, reason: string) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class HostHelper {
+  #child: ChildProcessWithoutNullStreams | undefined;
+  #buffer = "";
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  readonly #timeoutMs: number;
+
+  /** `timeoutMs`: a mount taking longer fails and the helper is replaced; default 60 s. */
+  constructor(opts: { readonly timeoutMs?: number } = {}) {
+    this.#timeoutMs = opts.timeoutMs ?? 60_000;
+  }
+
+  /** mount(2); `cwd` is the directory relative paths in `data` (overlay lowerdirs) start from. */
+  async mount(
+    source: string,
+    target: string,
+    fstype: string,
+    data: string,
+    opts: { readonly flags?: number; readonly cwd?: string } = {},
+  ): Promise<void> {
+    await this.#call(`mount(2) of ${fstype} at ${target}`, {
+      op: "mount",
+      source,
+      target,
+      fstype,
+      data,
+      ...opts,
+    });
+  }
+
+  /** umount2(2). */
+  async umount(target: string, flags = 0): Promise<void> {
+    await this.#call(`umount2(2) of ${target}`, { op: "umount", target, flags });
+  }
+
+  /**
+   * Starts a supervisor that reports on the pipe named by `_OCI_SYNCPIPE` (conmon's protocol), in a
+   * session of its own, with stdin and stdout on /dev/null; resolves with its first message line
+   * ("" if it ended without one) and its error output so far. A `timeoutMs` that passes fails the
+   * call only: the supervisor and the helper carry on.
+   */
+  async spawnSupervisor(
+    argv: readonly string[],
+    opts: {
+      readonly env: Readonly<Record<string, string>>;
+      readonly cwd: string;
+      readonly timeoutMs: number;
+    },
+  ): Promise<{ sync: string; stderr: string }> {
+    const reply = await this.#call(
+      `starting ${argv[0] ?? "a process"}`,
+      { op: "spawn", argv, env: opts.env, cwd: opts.cwd },
+      { timeoutMs: opts.timeoutMs, replaceOnTimeout: false },
+    );
+    return { sync: reply.sync ?? "", stderr: reply.stderr ?? "" };
+  }
+
+  #call(
+    what: string,
+    req: Record<string, unknown>,
+    opts: { readonly timeoutMs?: number; readonly replaceOnTimeout?: boolean } = {},
+  ): Promise<Reply> {
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = this.#helper();
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    const id = this.#nextId++;
+    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const reason = `did not finish within ${timeoutMs / 1000} s`;
+        if (opts.replaceOnTimeout !== false) {
+          this.#fail(child, "ETIMEDOUT", reason);
+          return;
+        }
+        const p = this.#pending.get(id);
+        this.#pending.delete(id);
+        p?.reject("ETIMEDOUT", reason);
+        if (this.#pending.size === 0) this.#hold(child, false);
+      }, timeoutMs);
+      this.#pending.set(id, {
+        resolve: (reply) => {
+          if (reply.errno === 0) resolve(reply);
+          else
+            reject(
+              new SyscallError(reply.name || `errno ${reply.errno}`, `${reply.name} (${reply.text})`, what),
+            );
+        },
+        reject: (errno, reason) => {
+          reject(new SyscallError(errno, reason, what));
+        },
+        timer,
+      });
+      this.#hold(child, true);
+      child.stdin.write(`${JSON.stringify({ ...req, id })}\n`);
+    });
+  }
+
+  #helper(): ChildProcessWithoutNullStreams {
+    if (this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null)
+      return this.#child;
+    if (!existsSync(PYTHON))
+      throw new TsstackError(
+        "host/missing-tool",
+        `tsstack's host helper needs ${PYTHON} with ctypes (install the Debian packages python3-minimal and libpython3-stdlib)`,
+      );
+    const child = spawn(PYTHON, ["-I", "-S", "-c", HELPER], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { LC_ALL: "C", PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+      detached: true,
+    });
+    this.#child = child;
+    this.#buffer = "";
+    let said = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (d: string) => {
+      this.#buffer += d;
+      this.#answer(child);
+    });
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (d: string) => {
+      if (said.length < 2000) said += d;
+    });
+    child.stdin.on("error", () => undefined);
+    const gone = (why: string): void => {
+      this.#fail(child, "ECHILD", `the host helper (${PYTHON}) ${why}`);
+    };
+    child.on("error", (e) => {
+      gone(`could not run: ${e.message}`);
+    });
+    child.on("close", (code, signal) => {
+      gone(`ended (${signal ?? `exit code ${String(code)}`})${said.trim() === "" ? "" : `: ${said.trim()}`}`);
+    });
+    this.#hold(child, false);
+    return child;
+  }
+
+  #answer(child: ChildProcessWithoutNullStreams): void {
+    for (let nl = this.#buffer.indexOf("\n"); nl >= 0; nl = this.#buffer.indexOf("\n")) {
+      const line = this.#buffer.slice(0, nl);
+      this.#buffer = this.#buffer.slice(nl + 1);
+      let reply: Reply;
+      try {
+        reply = JSON.parse(line) as Reply;
+      } catch {
+        continue;
+      }
+      const p = this.#pending.get(reply.id);
+      if (p === undefined) continue; // timed out meanwhile
+      this.#pending.delete(reply.id);
+      clearTimeout(p.timer);
+      p.resolve(reply);
+    }
+    if (this.#pending.size === 0) this.#hold(child, false);
+  }
+
+  /** Fails every request in flight and ends the helper; the next request starts a new one. */
+  #fail(child: ChildProcessWithoutNullStreams, errno: string, reason: string): void {
+    if (this.#child !== child) return;
+    this.#child = undefined;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      p.reject(errno, reason);
+    }
+    try {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      child.kill("SIGKILL");
+    }
+  }
+
+  /** Only a request in flight keeps the event loop alive. */
+  #hold(child: ChildProcessWithoutNullStreams, on: boolean): void {
+    const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as {
+      ref?: () => void;
+      unref?: () => void;
+    }[];
+    for (const h of handles)
+      if (on) h.ref?.();
+      else h.unref?.();
+  }
+
+  /** Ends the helper once the requests in flight are answered (it reads stdin to its end). */
+  async close(): Promise<void> {
+    const child = this.#child;
+    if (child?.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("close", () => {
+        resolve();
+      });
+      this.#hold(child, true);
+      child.stdin.end();
+    });
+  }
+}
+
+let shared: HostHelper | undefined;
+
+/** The helper this process's mounts and supervisor starts go through (started on first use). */
+export function hostHelper(): HostHelper {
+  shared ??= new HostHelper();
+  return shared;
+}
