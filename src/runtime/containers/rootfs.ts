@@ -51,7 +51,6 @@ export interface OverlayMountOptions {
  */
 const MAX_MOUNT_DATA = 4000;
 
-
 /** Characters overlayfs' option parser treats specially in a path (`,` `:` separate, `\` escapes). */
 const OVERLAY_SPECIAL = /[,:\\]/;
 
