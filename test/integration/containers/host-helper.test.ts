@@ -20,6 +20,11 @@ afterEach(async () => {
   for (const target of mounted.splice(0).reverse())
     if (await isMountPoint(target)) execFileSync("umount", ["-l", target]);
   for (const h of helpers.splice(0)) await h.close();
+  // The supervisors the tests started (`sleep 29`) are gone with them.
+  const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    .split("\n")
+    .filter((l) => l === "sleep 29");
+  expect(left).toEqual([]);
 });
 
 function helper(opts?: { timeoutMs?: number }): HostHelper {
@@ -125,7 +130,7 @@ describe.runIf(isRoot)("HostHelper", () => {
     const env = { PATH: "/usr/bin:/bin" };
     // conmon's protocol: the pid on the pipe named by _OCI_SYNCPIPE, then it runs on.
     const ok = await h.spawnSupervisor(
-      ["/bin/sh", "-c", 'echo "{\\"data\\": $$}" >&$_OCI_SYNCPIPE; sleep 30'],
+      ["/bin/sh", "-c", 'echo "{\\"data\\": $$}" >&$_OCI_SYNCPIPE; exec sleep 29'],
       { env, cwd: "/tmp", timeoutMs: 10_000 },
     );
     const pid = (JSON.parse(ok.sync) as { data: number }).data;
@@ -163,7 +168,7 @@ describe.runIf(isRoot)("HostHelper", () => {
     const h = helper();
     const d = await tmp();
     const pidFile = join(d, "pid");
-    const slow = h.spawnSupervisor(["/bin/sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`], {
+    const slow = h.spawnSupervisor(["/bin/sh", "-c", `echo $$ > ${pidFile}; exec sleep 29`], {
       env: { PATH: "/usr/bin:/bin" },
       cwd: "/",
       timeoutMs: 300,
