@@ -20,6 +20,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { existsSync } from "node:fs";
+import { endChild, holdChild } from "./child-helper.js";
 import { TsstackError } from "./errors.js";
 
 const PYTHON = "/usr/bin/python3";
@@ -217,7 +218,7 @@ export class HostHelper {
         const p = this.#pending.get(id);
         this.#pending.delete(id);
         p?.reject("ETIMEDOUT", reason);
-        if (this.#pending.size === 0) this.#hold(child, false);
+        if (this.#pending.size === 0) holdChild(child, false);
       }, timeoutMs);
       this.#pending.set(id, {
         resolve: (reply) => {
@@ -232,7 +233,7 @@ export class HostHelper {
         },
         timer,
       });
-      this.#hold(child, true);
+      holdChild(child, true);
       child.stdin.write(`${JSON.stringify({ ...req, id })}\n`);
     });
   }
@@ -272,7 +273,7 @@ export class HostHelper {
     child.on("close", (code, signal) => {
       gone(`ended (${signal ?? `exit code ${String(code)}`})${said.trim() === "" ? "" : `: ${said.trim()}`}`);
     });
-    this.#hold(child, false);
+    holdChild(child, false);
     return child;
   }
 
@@ -292,7 +293,7 @@ export class HostHelper {
       clearTimeout(p.timer);
       p.resolve(reply);
     }
-    if (this.#pending.size === 0) this.#hold(child, false);
+    if (this.#pending.size === 0) holdChild(child, false);
   }
 
   /** Fails every request in flight and ends the helper; the next request starts a new one. */
@@ -312,28 +313,9 @@ export class HostHelper {
     }
   }
 
-  /** Only a request in flight keeps the event loop alive. */
-  #hold(child: ChildProcessWithoutNullStreams, on: boolean): void {
-    const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as {
-      ref?: () => void;
-      unref?: () => void;
-    }[];
-    for (const h of handles)
-      if (on) h.ref?.();
-      else h.unref?.();
-  }
-
   /** Ends the helper once the requests in flight are answered (it reads stdin to its end). */
-  async close(): Promise<void> {
-    const child = this.#child;
-    if (child?.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once("close", () => {
-        resolve();
-      });
-      this.#hold(child, true);
-      child.stdin.end();
-    });
+  close(): Promise<void> {
+    return endChild(this.#child);
   }
 }
 

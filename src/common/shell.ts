@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { endChild, holdChild } from "./child-helper.js";
 import { TsstackError } from "./errors.js";
 
 export type CommandRunner = (file: string, args: readonly string[], input?: string) => Promise<string>;
@@ -94,20 +95,9 @@ export class ShellRunner {
       this.#waiter?.(undefined);
     });
     this.#child = child;
-    this.#hold(child, false);
+    holdChild(child, false);
     this.#buffer = "";
     return child;
-  }
-
-  /** Only a request in flight keeps the event loop alive. */
-  #hold(child: ChildProcessWithoutNullStreams, on: boolean): void {
-    const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as {
-      ref?: () => void;
-      unref?: () => void;
-    }[];
-    for (const h of handles)
-      if (on) h.ref?.();
-      else h.unref?.();
   }
 
   async #request(
@@ -117,11 +107,11 @@ export class ShellRunner {
     cwd: string | undefined,
   ): Promise<{ code: number; output: string }> {
     const sh = this.#shell();
-    this.#hold(sh, true);
+    holdChild(sh, true);
     try {
       return await this.#exchange(sh, file, args, input, cwd);
     } finally {
-      this.#hold(sh, false);
+      holdChild(sh, false);
     }
   }
 
@@ -197,13 +187,6 @@ export class ShellRunner {
     await this.#tail;
     const child = this.#child;
     this.#child = undefined;
-    if (child?.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once("close", () => {
-        resolve();
-      });
-      this.#hold(child, true);
-      child.stdin.end();
-    });
+    await endChild(child);
   }
 }

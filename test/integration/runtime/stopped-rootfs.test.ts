@@ -6,10 +6,27 @@
 import { once } from "node:events";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import type { EmbeddedRuntime } from "../../../src/runtime/embedded.js";
 import { writeTar } from "../../../src/runtime/images/tar-writer.js";
+import type { Container } from "../../../src/runtime/runtime.js";
 import { canRunContainers, eventually, mountsUnder, useEngines } from "../../helpers/engine.js";
 
 const engines = useEngines();
+
+/** A running container that ran `setup` (a shell line), once `ready` succeeds in it. */
+async function runningWith(engine: EmbeddedRuntime, setup: string, ready: string[]): Promise<Container> {
+  const c = await engine.createContainer({
+    Image: "busybox:latest",
+    Cmd: ["sh", "-c", `${setup}; sleep 300`],
+  });
+  await c.start();
+  await eventually(async () => {
+    const p = await c.exec({ Cmd: ready });
+    p.stdin.end();
+    return (await p.exit) === 0;
+  });
+  return c;
+}
 
 async function readAll(s: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -94,16 +111,7 @@ describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped contain
 
   it("a copy out keeps the container still: paused while running, not started while stopped", async () => {
     const { engine } = await engines();
-    const c = await engine.createContainer({
-      Image: "busybox:latest",
-      Cmd: ["sh", "-c", "echo data > /file; sleep 300"],
-    });
-    await c.start();
-    await eventually(async () => {
-      const p = await c.exec({ Cmd: ["test", "-e", "/file"] });
-      p.stdin.end();
-      return (await p.exit) === 0;
-    });
+    const c = await runningWith(engine, "echo data > /file", ["test", "-e", "/file"]);
     // CVE-2018-15664: nothing in the container runs while the copy walks its paths.
     const copy = await c.getArchive({ path: "/file" });
     expect((await c.inspect()).State.Status).toBe("paused");
@@ -135,16 +143,7 @@ describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped contain
 
   it("a stat (docker cp's look at the destination) neither pauses a running container nor leaves a mount", async () => {
     const { engine, root } = await engines();
-    const c = await engine.createContainer({
-      Image: "busybox:latest",
-      Cmd: ["sh", "-c", "printf data > /file; ln -s /file /link; sleep 300"],
-    });
-    await c.start();
-    await eventually(async () => {
-      const p = await c.exec({ Cmd: ["test", "-L", "/link"] });
-      p.stdin.end();
-      return (await p.exit) === 0;
-    });
+    const c = await runningWith(engine, "printf data > /file; ln -s /file /link", ["test", "-L", "/link"]);
     const paused: string[] = [];
     const stopWatching = new AbortController();
     const watching = (async () => {
