@@ -149,7 +149,10 @@ describe.skipIf(!canRunContainers)("embedded runtime: exec, logs, top, stats", (
     sleeper.stdin.end();
     await eventually(() => (sleeper.pid?.() ?? 0) > 0, { what: "the exec's pid" });
     const pid = sleeper.pid?.() ?? 0;
-    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toBe("sleep\x00300\x00");
+    // runc writes the pid as it starts the process, which may not have exec'd `sleep` yet.
+    await eventually(() => readFileSync(`/proc/${pid}/cmdline`, "utf8") === "sleep\x00300\x00", {
+      what: `process ${pid} to be the exec's sleep`,
+    });
     process.kill(pid, "SIGKILL");
     expect(await sleeper.exit).toBe(137);
     expect(sleeper.pid?.()).toBe(pid);
