@@ -1865,8 +1865,16 @@ class EmbeddedContainer implements Container {
 
   async infoArchive(opts: { readonly path: string }): Promise<ContainerPathStat> {
     const { statInRoot } = await import("./containers/fs-ops.js");
-    // A stat reads no data: the container is not paused (as docker's).
-    return this.rt.withRootfs(this.id, (rootfs) => statInRoot(rootfs, opts.path));
+    // Frozen for the stat alone (CVE-2018-15664: a running container could swap a checked directory
+    // for a symlink to the host between the check and the lstat), resumed before it returns.
+    return this.rt.withRootfs(this.id, async (rootfs, rec) => {
+      const unfreeze = await this.rt.freezeForCopyLocked(rec);
+      try {
+        return await statInRoot(rootfs, opts.path);
+      } finally {
+        await unfreeze();
+      }
+    });
   }
 
   rename(opts: { readonly name: string }): Promise<void> {

@@ -3,7 +3,7 @@
  *
  * Docker answers GET and HEAD with `X-Docker-Container-Path-Stat`: base64 of JSON
  * `{name, size, mode, mtime, linkTarget}` where `mode` is a Go `os.FileMode`. HEAD asks the runtime
- * (`infoArchive`: no archive is made and a running container is not paused); GET reads the stat from
+ * (`infoArchive`: no archive is made, and a running container is frozen for the stat alone); GET reads the stat from
  * the first header of the archive (the entry for the path itself), so both come from one look.
  */
 import { Readable } from "node:stream";

@@ -355,17 +355,26 @@ export async function statInRoot(rootfs: string, containerPath: string): Promise
   const what = `inspecting ${JSON.stringify(containerPath)} in the container root ${rootfs}`;
   const source = await locateSource(rootfs, containerPath, what);
   const host = source.member === "." ? source.cwd : posix.join(source.cwd, source.member);
-  const st = await lstat(host, { bigint: true });
-  return {
-    name: statName(containerPath),
-    size: Number(st.size),
-    mode: goFileMode(fileKindOfMode(Number(st.mode)), Number(st.mode)),
-    mtime: goTime(
-      Number(st.mtimeNs / 1_000_000_000n),
-      (st.mtimeNs % 1_000_000_000n).toString().padStart(9, "0"),
-    ),
-    linkTarget: st.isSymbolicLink() ? await readlink(host) : "",
-  };
+  try {
+    const st = await lstat(host, { bigint: true });
+    // Floored, so a time before 1970 (a container may set one) still has a fraction in [0, 1 s).
+    const ns = st.mtimeNs;
+    const fraction = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+    return {
+      name: statName(containerPath),
+      size: Number(st.size),
+      mode: goFileMode(fileKindOfMode(Number(st.mode)), Number(st.mode)),
+      mtime: goTime(Number((ns - fraction) / 1_000_000_000n), fraction.toString().padStart(9, "0")),
+      linkTarget: st.isSymbolicLink() ? await readlink(host) : "",
+    };
+  } catch (err) {
+    // Gone since locateSource looked: as missing as if it had never been there.
+    if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR") || isErrno(err, "EINVAL"))
+      throw new TsstackError("container/path-not-found", `${what}: no such file or directory`, {
+        cause: err,
+      });
+    throw err;
+  }
 }
 
 /**

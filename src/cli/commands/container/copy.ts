@@ -243,7 +243,7 @@ async function copyToContainer(
   await container.putArchive(tar, { path: intoDir });
 }
 
-/** Whether a path exists in the container and what it is (a stat: the container is not paused). */
+/** Whether a path exists in the container and what it is (a stat: any pause ends with the call). */
 async function containerPathKind(
   container: Container,
   path: string,
