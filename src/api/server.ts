@@ -162,8 +162,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       // An oversized body is not worth draining: answer and drop the connection.
       if (status === 413) headers["Connection"] = "close";
       const body = { message: errorMessage(error), ...(code !== undefined ? { code } : {}) };
-      // A reply to HEAD has no body: the error goes in a header too (a tsstack extension).
-      if (method === "HEAD") headers[ERROR_HEADER] = Buffer.from(JSON.stringify(body)).toString("base64");
+      // A reply to HEAD has no body: the error goes in a header too (a tsstack extension), cut short
+      // enough for any client's header limit (Node's is 16 KiB).
+      if (method === "HEAD")
+        headers[ERROR_HEADER] = Buffer.from(
+          JSON.stringify({ ...body, message: body.message.slice(0, 2000) }),
+        ).toString("base64");
       try {
         ctx.json(status, body, headers);
       } catch (replyError) {

@@ -12,7 +12,9 @@
  *   neither the helper's end nor a signal to its group reaches it; the helper reaps it when it ends.
  *
  * Requests are JSON lines with an id; mounts are made one at a time in order, each spawn waits for its
- * supervisor's first message on a thread of its own, and replies carry the id. The helper runs in its
+ * supervisor's first message on a thread of its own, and replies carry the id. Mounts and starts go
+ * to two helpers (`hostHelper(role)`), so a slow mount never delays a start. A failure of the helper
+ * itself (not the kernel's answer) is the errno name `EHELPER`. The helper runs in its
  * own process group (Ctrl-C on a foreground daemon does not reach it), holds the event loop only while
  * a request is in flight, and ends when the daemon does (its stdin closes). A mount that times out
  * (a hung unmount must not hold every later one) or a helper that dies fails what it held, and the
@@ -35,10 +37,14 @@ out = threading.Lock()
 def b(s):
     return None if s is None else os.fsencode(s)
 def reply(rid, err, **extra):
-    msg = dict(extra, id=rid, errno=err, name=errno.errorcode.get(err, "") if err else "", text=os.strerror(err) if err else "")
+    msg = dict(id=rid, errno=err, name=errno.errorcode.get(err, "") if err else "", text=os.strerror(err) if err else "")
+    msg.update(extra)
     with out:
         sys.stdout.write(json.dumps(msg) + "\\n")
         sys.stdout.flush()
+def helper_error(rid, e):
+    # Not the kernel's answer: never to be mistaken for one (EINVAL means "not mounted" to callers).
+    reply(rid, -1, name="EHELPER", text="%s: %s" % (type(e).__name__, e))
 def syscall(r):
     os.chdir(r.get("cwd") or "/")
     if r["op"] == "mount":
@@ -55,54 +61,63 @@ def read_line(fd):
         buf += d
     return buf.split(b"\\n", 1)[0]
 def supervise(r):
-    rid = r["id"]
-    rs, ws = os.pipe()
-    re, we = os.pipe()
-    env = dict(r["env"], _OCI_SYNCPIPE=str(ws))
+    rid = r.get("id")
+    fds = []
     try:
-        p = subprocess.Popen(r["argv"], env=env, cwd=r["cwd"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=we, pass_fds=(ws,), start_new_session=True)
-    except OSError as e:
-        for fd in (rs, ws, re, we):
+        rs, ws = os.pipe()
+        fds += [rs, ws]
+        re, we = os.pipe()
+        fds += [re, we]
+        env = dict(r["env"], _OCI_SYNCPIPE=str(ws))
+        try:
+            p = subprocess.Popen(r["argv"], env=env, cwd=r["cwd"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=we, pass_fds=(ws,), start_new_session=True)
+        except OSError as e:
+            return reply(rid, e.errno or errno.EIO)
+        for fd in (ws, we):
+            fds.remove(fd)
             os.close(fd)
-        return reply(rid, e.errno or errno.EIO)
-    os.close(ws)
-    os.close(we)
-    threading.Thread(target=p.wait, daemon=True).start()
-    first = read_line(rs)
-    os.close(rs)
-    try:
-        ok = json.loads(first).get("data", -1) > 0
-    except Exception:
-        ok = False
-    # A supervisor that failed exits: its error output is whole. One that runs keeps it open.
-    os.set_blocking(re, not ok)
-    said = b""
-    try:
-        while len(said) < 1 << 16:
-            d = os.read(re, 65536)
-            if not d:
-                break
-            said += d
-    except BlockingIOError:
-        pass
-    os.close(re)
-    reply(rid, 0, sync=first.decode(errors="replace"), stderr=said.decode(errors="replace"))
+        threading.Thread(target=p.wait, daemon=True).start()
+        first = read_line(rs)
+        try:
+            ok = json.loads(first).get("data", -1) > 0
+        except Exception:
+            ok = False
+        # A supervisor that failed exits: its error output is whole. One that runs keeps it open.
+        os.set_blocking(re, not ok)
+        said = b""
+        try:
+            while len(said) < 1 << 16:
+                d = os.read(re, 65536)
+                if not d:
+                    break
+                said += d
+        except BlockingIOError:
+            pass
+        reply(rid, 0, sync=first.decode(errors="replace"), stderr=said.decode(errors="replace"))
+    except Exception as e:
+        helper_error(rid, e)
+    finally:
+        for fd in fds:
+            os.close(fd)
 for line in sys.stdin:
     try:
         r = json.loads(line)
+        rid = r.get("id")
+        op = r.get("op")
     except Exception:
         continue
-    if r.get("op") == "spawn":
+    if op == "spawn":
         # Not a daemon thread: at the end of stdin, a start in flight is still answered.
         threading.Thread(target=supervise, args=(r,)).start()
-        continue
-    try:
-        err = syscall(r)
-    except OSError as e:
-        err = e.errno or errno.EIO
-    except Exception:
-        err = errno.EINVAL
-    reply(r.get("id"), err)
+    elif op in ("mount", "umount"):
+        try:
+            reply(rid, syscall(r))
+        except OSError as e:
+            reply(rid, e.errno or errno.EIO)
+        except Exception as e:
+            helper_error(rid, e)
+    else:
+        reply(rid, -1, name="EHELPER", text="unknown request %r" % (op,))
 `;
 
 /** umount2(2) flags. */
@@ -140,7 +155,6 @@ interface Pending {
 
 export class HostHelper {
   #child: ChildProcessWithoutNullStreams | undefined;
-  #buffer = "";
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   readonly #timeoutMs: number;
@@ -212,7 +226,7 @@ export class HostHelper {
       const timer = setTimeout(() => {
         const reason = `did not finish within ${timeoutMs / 1000} s`;
         if (opts.replaceOnTimeout !== false) {
-          this.#fail(child, "ETIMEDOUT", reason);
+          this.#fail(child, "ETIMEDOUT", reason, id);
           return;
         }
         const p = this.#pending.get(id);
@@ -252,12 +266,13 @@ export class HostHelper {
       detached: true,
     });
     this.#child = child;
-    this.#buffer = "";
     let said = "";
+    // Each helper's own buffer: a replaced one's late output never mixes into its successor's.
+    let buffer = "";
     child.stdout.setEncoding("utf8");
     child.stdout.on("data", (d: string) => {
-      this.#buffer += d;
-      this.#answer(child);
+      if (this.#child !== child) return;
+      buffer = this.#answer(child, buffer + d);
     });
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (d: string) => {
@@ -277,10 +292,12 @@ export class HostHelper {
     return child;
   }
 
-  #answer(child: ChildProcessWithoutNullStreams): void {
-    for (let nl = this.#buffer.indexOf("\n"); nl >= 0; nl = this.#buffer.indexOf("\n")) {
-      const line = this.#buffer.slice(0, nl);
-      this.#buffer = this.#buffer.slice(nl + 1);
+  /** Settles the requests whose replies are whole in `buffer`; returns the rest. */
+  #answer(child: ChildProcessWithoutNullStreams, buffer: string): string {
+    let rest = buffer;
+    for (let nl = rest.indexOf("\n"); nl >= 0; nl = rest.indexOf("\n")) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
       let reply: Reply;
       try {
         reply = JSON.parse(line) as Reply;
@@ -294,17 +311,22 @@ export class HostHelper {
       p.resolve(reply);
     }
     if (this.#pending.size === 0) holdChild(child, false);
+    return rest;
   }
 
-  /** Fails every request in flight and ends the helper; the next request starts a new one. */
-  #fail(child: ChildProcessWithoutNullStreams, errno: string, reason: string): void {
+  /**
+   * Fails every request in flight and ends the helper; the next request starts a new one. With
+   * `culprit` (the request that hung), the others fail as ECANCELED: theirs is not the fault.
+   */
+  #fail(child: ChildProcessWithoutNullStreams, errno: string, reason: string, culprit?: number): void {
     if (this.#child !== child) return;
     this.#child = undefined;
-    const pending = [...this.#pending.values()];
+    const pending = [...this.#pending.entries()];
     this.#pending.clear();
-    for (const p of pending) {
+    for (const [id, p] of pending) {
       clearTimeout(p.timer);
-      p.reject(errno, reason);
+      if (culprit === undefined || id === culprit) p.reject(errno, reason);
+      else p.reject("ECANCELED", `the host helper was replaced: another request ${reason}`);
     }
     try {
       if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
@@ -319,10 +341,17 @@ export class HostHelper {
   }
 }
 
-let shared: HostHelper | undefined;
+const shared = new Map<"mounts" | "supervisors", HostHelper>();
 
-/** The helper this process's mounts and supervisor starts go through (started on first use). */
-export function hostHelper(): HostHelper {
-  shared ??= new HostHelper();
-  return shared;
+/**
+ * The helpers of this process (each started on first use): one for mounts, one for supervisor
+ * starts, so that a hung unmount (whose helper gets replaced) never holds up or fails a start.
+ */
+export function hostHelper(role: "mounts" | "supervisors"): HostHelper {
+  let h = shared.get(role);
+  if (h === undefined) {
+    h = new HostHelper();
+    shared.set(role, h);
+  }
+  return h;
 }

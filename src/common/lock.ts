@@ -134,7 +134,11 @@ async function tryCreate(path: string, content: string): Promise<boolean> {
     await unlink(path).catch(() => undefined);
     throw error;
   } finally {
-    closeSync(fd);
+    try {
+      closeSync(fd);
+    } catch {
+      // The content is written; a failed close loses nothing.
+    }
   }
   return true;
 }

@@ -117,7 +117,7 @@ export async function startConmon(opts: ConmonStartOptions): Promise<{ pid: numb
   let sync: string;
   let stderr: string;
   try {
-    ({ sync, stderr } = await hostHelper().spawnSupervisor([opts.conmon, ...args], {
+    ({ sync, stderr } = await hostHelper("supervisors").spawnSupervisor([opts.conmon, ...args], {
       env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin" },
       cwd: opts.bundle,
       timeoutMs: opts.timeoutMs ?? 30_000,

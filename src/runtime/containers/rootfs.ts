@@ -144,7 +144,7 @@ export async function unmountOverlay(target: string): Promise<UnmountResult> {
     e instanceof SyscallError && (e.errno === "EINVAL" || e.errno === "ENOENT" || e.errno === "ENOTDIR");
   for (let i = 0; i < 8; i++) {
     try {
-      await hostHelper().umount(path, UMOUNT_NOFOLLOW);
+      await hostHelper("mounts").umount(path, UMOUNT_NOFOLLOW);
       if (result === "not-mounted") result = "unmounted";
       continue;
     } catch (e) {
@@ -157,7 +157,7 @@ export async function unmountOverlay(target: string): Promise<UnmountResult> {
         );
     }
     try {
-      await hostHelper().umount(path, MNT_DETACH | UMOUNT_NOFOLLOW);
+      await hostHelper("mounts").umount(path, MNT_DETACH | UMOUNT_NOFOLLOW);
       result = "detached";
     } catch (e) {
       if (gone(e)) return result;
@@ -204,7 +204,7 @@ function unescapeMountinfo(field: string): string {
 
 async function mountData(what: string, target: string, data: string, cwd?: string): Promise<void> {
   try {
-    await hostHelper().mount("overlay", target, "overlay", data, cwd !== undefined ? { cwd } : {});
+    await hostHelper("mounts").mount("overlay", target, "overlay", data, cwd !== undefined ? { cwd } : {});
   } catch (e) {
     throw new TsstackError("rootfs/mount-failed", `${what}: mount(2) of overlay failed: ${errorText(e)}`, {
       cause: e,

@@ -30,7 +30,7 @@
  * the lock, the mutex below serializes this store's own operations.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, type Dirent } from "node:fs";
+import { mkdirSync, readFileSync, statSync, type Dirent } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { endianness } from "node:os";
 import { join } from "node:path";
@@ -154,6 +154,9 @@ class Pins {
     return this.#counts.has(key);
   }
 }
+
+/** Largest blob `readBlob` reads synchronously (manifests and configs are a few KiB). */
+const SYNC_READ_MAX = 1 << 20;
 
 export class ImageStore implements ImageStoreApi {
   readonly root: string;
@@ -351,9 +354,12 @@ export class ImageStore implements ImageStoreApi {
    * container create.
    */
   async readBlob(digest: Digest): Promise<Buffer> {
-    await Promise.resolve();
+    const path = this.blobPath(digest);
     try {
-      return readFileSync(this.blobPath(digest));
+      // A blob named where a small one belongs may be a layer (a crafted archive): only small ones
+      // are read synchronously.
+      if (statSync(path).size > SYNC_READ_MAX) return await readFile(path);
+      return readFileSync(path);
     } catch (error) {
       if (isErrno(error, "ENOENT")) {
         throw new TsstackError("image/blob-not-found", `reading blob ${digest}: not in the image store`, {

@@ -90,6 +90,11 @@ describe.runIf(isRoot)("HostHelper", () => {
       message: `umount2(2) of ${target}: EINVAL (Invalid argument)`,
     });
     expect(missing?.reason).toMatchObject({ errno: "ENOENT" });
+    // A failure of the helper itself is never taken for the kernel's answer (EINVAL: not mounted).
+    await expect(h.umount(join(d, "\ud800"))).rejects.toMatchObject({
+      errno: "EHELPER",
+      message: expect.stringContaining("UnicodeEncodeError") as unknown as string,
+    });
     expect((missing?.reason as Error).message).toContain(`mount(2) of tmpfs at ${join(d, "missing")}`);
     expect(await isMountPoint(target)).toBe(false);
   });
