@@ -48,7 +48,7 @@ const work = mkdtempSync(join(tmpdir(), "tsstack-bench-start-"));
 const runDir = mkdtempSync(join("/run", "tsstack-bench-start-"));
 const root = join(work, "root");
 const results: { name: string; ms: number }[] = [];
-const daemonStats = { idleRssMb: Number.NaN };
+const daemonStats = { idleRssMb: Number.NaN, afterRssMb: Number.NaN, helpersRssMb: Number.NaN };
 
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -128,6 +128,13 @@ try {
       }
     }
     for (const k of kinds) results.push({ name: k.name, ms: median(k.times) });
+    // After the runs: the daemon, and the host helpers it started (mounts, conmon starts).
+    daemonStats.afterRssMb = rssMb(daemon.pid ?? 0);
+    const helpers = spawnSync("pgrep", ["-P", String(daemon.pid ?? 0), "python3"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter((l) => l !== "")
+      .map(Number);
+    daemonStats.helpersRssMb = helpers.reduce((sum, pid) => sum + rssMb(pid), 0);
 
     const cli = await timeRuns(() => {
       const r = spawnSync(
@@ -177,5 +184,6 @@ for (const r of results)
     `  ${r.name.padEnd(52)} ${r.ms.toFixed(1).padStart(7)} ms   ${(r.ms / base).toFixed(2)}x raw runc`,
   );
 console.log(
-  `daemon idle RSS: ${daemonStats.idleRssMb.toFixed(1)} MB (target <= 60 MB; dockerd + containerd ~170 MB)`,
+  `daemon idle RSS: ${daemonStats.idleRssMb.toFixed(1)} MB (target <= 60 MB; dockerd + containerd ~170 MB); ` +
+    `after the runs ${daemonStats.afterRssMb.toFixed(1)} MB, plus ${daemonStats.helpersRssMb.toFixed(1)} MB of host helpers`,
 );

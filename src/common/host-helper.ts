@@ -28,12 +28,18 @@ import { TsstackError } from "./errors.js";
 const PYTHON = "/usr/bin/python3";
 
 const HELPER = `
-import ctypes, errno, json, os, subprocess, sys, threading
-libc = ctypes.CDLL(None, use_errno=True)
-c = ctypes.c_char_p
-libc.mount.argtypes = (c, c, c, ctypes.c_ulong, c)
-libc.umount2.argtypes = (c, ctypes.c_int)
+import errno, json, os, sys, threading
+# Imported on first use: a mounts helper never loads subprocess, a supervisors helper never ctypes.
+libc = None
 out = threading.Lock()
+def load_libc():
+    global libc, ctypes
+    import ctypes
+    lib = ctypes.CDLL(None, use_errno=True)
+    c = ctypes.c_char_p
+    lib.mount.argtypes = (c, c, c, ctypes.c_ulong, c)
+    lib.umount2.argtypes = (c, ctypes.c_int)
+    libc = lib
 def b(s):
     return None if s is None else os.fsencode(s)
 def reply(rid, err, **extra):
@@ -46,6 +52,8 @@ def helper_error(rid, e):
     # Not the kernel's answer: never to be mistaken for one (EINVAL means "not mounted" to callers).
     reply(rid, -1, name="EHELPER", text="%s: %s" % (type(e).__name__, e))
 def syscall(r):
+    if libc is None:
+        load_libc()
     os.chdir(r.get("cwd") or "/")
     if r["op"] == "mount":
         rc = libc.mount(b(r["source"]), b(r["target"]), b(r["fstype"]), r.get("flags", 0), b(r.get("data")))
@@ -64,6 +72,7 @@ def supervise(r):
     rid = r.get("id")
     fds = []
     try:
+        import subprocess
         rs, ws = os.pipe()
         fds += [rs, ws]
         re, we = os.pipe()

@@ -38,7 +38,7 @@ function helperPids(): number[] {
   try {
     return execFileSync(
       "pgrep",
-      ["-P", String(process.pid), "-f", "import ctypes, errno, json, os, subprocess"],
+      ["-P", String(process.pid), "-f", "import errno, json, os, sys, threading"],
       {
         encoding: "utf8",
       },
