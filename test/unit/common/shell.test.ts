@@ -66,16 +66,17 @@ describe("ShellRunner", () => {
     const sh = runner("rootfs/command-failed", { timeoutMs: 300 });
     const first = await sh.run("sh", ["-c", "echo $PPID"]);
     const t0 = Date.now();
-    await expect(sh.run("sleep", ["30"])).rejects.toMatchObject({
+    await expect(sh.run("sleep", ["37"])).rejects.toMatchObject({
       code: "rootfs/command-failed",
-      message: expect.stringContaining("sleep 30: did not finish within 0.3 s") as unknown as string,
+      message: expect.stringContaining("sleep 37: did not finish within 0.3 s") as unknown as string,
     });
     expect(Date.now() - t0).toBeLessThan(5000);
-    // Killed with its shell: nothing of the request is left running.
+    // Killed with its shell: nothing of the request is left running. (37: a duration no other test
+    // sleeps, so a parallel test's sleeper is never counted.)
     const { execFileSync } = await import("node:child_process");
     const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
       .split("\n")
-      .filter((l) => l === "sleep 30");
+      .filter((l) => l === "sleep 37");
     expect(left).toEqual([]);
     const second = await sh.run("sh", ["-c", "echo $PPID"]);
     expect(second).not.toBe(first);
