@@ -1297,7 +1297,14 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         () => undefined,
       );
     if (t >= 0 && (await this.#awaitExit(rec, t * 1000))) return;
-    await this.#signal(rec, "SIGKILL");
+    try {
+      await this.#signal(rec, "SIGKILL");
+    } catch (e) {
+      // It may have exited between the end of the grace period and the kill ("container not
+      // running"): then its exit is on its way, and the stop is done once it is recorded.
+      if (await this.#awaitExit(rec, 5_000)) return;
+      throw e;
+    }
     if (!(await this.#awaitExit(rec, 30_000)))
       throw new TsstackError(
         "runtime/stop-failed",

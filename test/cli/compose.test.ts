@@ -109,7 +109,7 @@ describe.skipIf(!stackApiAvailable || !canRunContainers)("compose commands again
     expect(await states(e, file)).toBe("life-web-1 running\nlife-worker-1 running\n");
     expect((await e.cli(["compose", "-f", file, "restart", "-t", "1", "worker"])).code).toBe(0);
     expect(await states(e, file)).toBe("life-web-1 running\nlife-worker-1 running\n");
-    expect((await e.cli(["down", "-f", file, "-t", "1"])).code).toBe(0);
+    expect(await e.cli(["down", "-f", file, "-t", "1"])).toMatchObject({ code: 0, stderr: "" });
     expect(await states(e, file)).toBe("");
   });
 
