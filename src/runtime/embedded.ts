@@ -1302,7 +1302,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     } catch (e) {
       // It may have exited between the end of the grace period and the kill ("container not
       // running"): then its exit is on its way, and the stop is done once it is recorded.
-      if (await this.#awaitExit(rec, 5_000)) return;
+      if (isRuncFailure(e) && (await this.#awaitExit(rec, 5_000))) return;
       throw e;
     }
     if (!(await this.#awaitExit(rec, 30_000)))
@@ -1341,7 +1341,15 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     if (rec.state.status !== "running" && rec.state.status !== "paused")
       throw new TsstackError("container/not-running", `Container ${rec.id} is not running`);
     rec.state.stoppedByUser = true;
-    await this.#signal(rec, signal);
+    try {
+      await this.#signal(rec, signal);
+    } catch (e) {
+      // Exited just before the signal (runc: "container not running"): its exit is recorded now,
+      // and the kill answered as docker's, not running.
+      if (isRuncFailure(e) && (await this.#awaitExit(rec, 5_000)))
+        throw new TsstackError("container/not-running", `Container ${rec.id} is not running`, { cause: e });
+      throw e;
+    }
     this.#emit("kill", rec, { signal });
     if (/^(SIG)?KILL$|^9$/i.test(signal)) await this.#awaitExit(rec, 30_000);
   }
@@ -1372,8 +1380,11 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
           "container/conflict",
           `cannot remove container "/${rec.name}": container is ${rec.state.status}: stop the container before removing or force remove`,
         );
-      // killLocked waits for the SIGKILL'ed container's exit to be recorded.
-      await this.killLocked(rec, "SIGKILL");
+      // killLocked waits for the SIGKILL'ed container's exit to be recorded (or records the exit of one
+      // that ended on its own just now).
+      await this.killLocked(rec, "SIGKILL").catch((e: unknown) => {
+        if (!(e instanceof TsstackError && e.code === "container/not-running")) throw e;
+      });
     }
     await this.#removeLocked(rec, removeVolumes);
   }
@@ -2029,6 +2040,10 @@ function parseSecurityOpts(opts: readonly string[]): boolean | undefined {
  * ~10-30 µs on a local or /proc file system, while a promise call costs one to four thread-pool round
  * trips of ~100-500 µs on our 2-core VMs, which added up to milliseconds per container start.
  */
+
+function isRuncFailure(e: unknown): boolean {
+  return e instanceof TsstackError && e.code === "runtime/runc-failed";
+}
 
 function unlinkQuietly(path: string): void {
   try {

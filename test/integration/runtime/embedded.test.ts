@@ -1,9 +1,11 @@
 /**
  * The embedded runtime against real runc and conmon, as root: lifecycle, logs, exec, isolation.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { ContainerRecord } from "../../../src/runtime/containers/record.js";
+import type { Container } from "../../../src/runtime/runtime.js";
 import { canRunContainers, eventually, logText, useEngines } from "../../helpers/engine.js";
 
 const engines = useEngines();
@@ -69,6 +71,35 @@ describe.skipIf(!canRunContainers)("embedded runtime: stop, kill, pause, remove"
     await c.kill({ signal: "SIGKILL" });
     expect((await c.inspect()).State).toMatchObject({ Status: "exited", ExitCode: 137 });
     await expect(c.kill()).rejects.toMatchObject({ code: "container/not-running" });
+  });
+
+  it("kill, stop and rm -f of a container that ended a moment ago, its exit not yet recorded", async () => {
+    const { engine } = await engines();
+    // Each act runs under the container's lock, taken while its process runs and held until it has
+    // ended: the engine cannot record the exit first, so the act meets a record saying running.
+    const act = async (fn: (rec: ContainerRecord) => Promise<void>): Promise<Container> => {
+      const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["sleep", "0.5"] });
+      await c.start();
+      await engine.withRecord(c.id, async (rec) => {
+        expect(rec.state.status).toBe("running");
+        const pid = rec.state.pid;
+        await eventually(() => !existsSync(`/proc/${pid}`), { what: `the end of process ${pid}` });
+        expect(rec.state.status).toBe("running");
+        await fn(rec);
+      });
+      return c;
+    };
+    const killed = await act(async (rec) => {
+      // As docker's: not running (the exit it found is recorded).
+      await expect(engine.killLocked(rec, "SIGKILL")).rejects.toMatchObject({
+        code: "container/not-running",
+      });
+    });
+    const stopped = await act((rec) => engine.stopLocked(rec, 0));
+    const removed = await act((rec) => engine.removeLocked(rec, true));
+    for (const c of [killed, stopped])
+      expect((await c.inspect()).State).toMatchObject({ Status: "exited", ExitCode: 0 });
+    await expect(removed.inspect()).rejects.toMatchObject({ code: "container/not-found" });
   });
 
   it("refuses to remove a running container without force, and removes it with force", async () => {
