@@ -1,5 +1,5 @@
 /**
- * What Node cannot do cheaply, done by one long-lived Python helper (Debian's python3 with ctypes,
+ * What Node cannot do cheaply, done by long-lived Python helpers (Debian's python3 with ctypes,
  * libpython3-stdlib): mount(2) and umount2(2), which Node has no call for, and starting container
  * supervisors (conmon) without forking the daemon.
  *
