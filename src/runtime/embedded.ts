@@ -214,6 +214,8 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
   readonly #runcRoot: string;
   readonly #exitDir: string;
   readonly #cgroupParent: string;
+  /** The default run root's parent (/run/tsstack), removed at close when no other engine uses it. */
+  readonly #sharedRunDir: string | undefined;
   readonly #runc: string;
   readonly #conmon: string;
   readonly #log: (line: string) => void;
@@ -255,7 +257,8 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
 
   private constructor(opts: EmbeddedRuntimeOptions, lock: Lock, runcBin: string, conmonBin: string) {
     this.root = opts.root;
-    this.runRoot = opts.runRoot ?? join("/run/tsstack", rootHash(opts.root));
+    this.runRoot = opts.runRoot ?? join(DEFAULT_RUN_DIR, rootHash(opts.root));
+    this.#sharedRunDir = opts.runRoot === undefined ? DEFAULT_RUN_DIR : undefined;
     this.#runcRoot = join(this.runRoot, "runc");
     this.#exitDir = join(this.runRoot, "exits");
     this.#cgroupParent = opts.cgroupParent ?? `tsstack-${rootHash(opts.root)}`;
@@ -347,6 +350,8 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     ) {
       await rmdir(this.#exitDir).catch(() => undefined);
       await rmdir(this.runRoot).catch(() => undefined);
+      // Empty unless another engine (or the daemon's socket) is there: then it stays.
+      if (this.#sharedRunDir !== undefined) await rmdir(this.#sharedRunDir).catch(() => undefined);
       await this.#removeCgroupParent();
     }
     await this.#networkManager?.close();
@@ -2090,6 +2095,9 @@ async function hostDevices(rec: ContainerRecord): Promise<ContainerConfig["devic
   }
   return out;
 }
+
+/** Where engines keep their runtime state by default, one directory per root. */
+const DEFAULT_RUN_DIR = "/run/tsstack";
 
 let cgroupV2Cache: boolean | undefined;
 /** Whether /sys/fs/cgroup is the unified (v2) hierarchy; read once per process. */

@@ -6,7 +6,7 @@
  * that nothing is left behind; one test starts it the way users get it, through `connectEngine`'s
  * auto-start.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { lstat, mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -271,6 +271,8 @@ describe.skipIf(!engineAvailable || !canRunContainers)("starting the engine on d
     const root = await tmp();
     const socket = join(root, "engine.sock");
     await addTestImage(root);
+    // This daemon keeps its runtime state in the default place, /run/tsstack/<hash of the root>.
+    const runDirBefore = existsSync("/run/tsstack") ? readdirSync("/run/tsstack") : undefined;
     // From the sources (bin/tsstack.js runs the build): a tiny entry that runs main.
     const entry = join(root, "entry.mjs");
     await writeFile(
@@ -298,5 +300,7 @@ describe.skipIf(!engineAvailable || !canRunContainers)("starting the engine on d
       process.kill(pid, "SIGTERM");
       await eventually(() => !existsSync(join(root, "engine.pid")), { what: "the daemon to stop" });
     }
+    // ... and leaves none of it behind, not even /run/tsstack when it made it.
+    expect(existsSync("/run/tsstack") ? readdirSync("/run/tsstack") : undefined).toEqual(runDirBefore);
   });
 });
