@@ -32,6 +32,10 @@ import errno, json, os, sys, threading
 # Imported on first use: a mounts helper never loads subprocess, a supervisors helper never ctypes.
 libc = None
 out = threading.Lock()
+parent = os.getppid()
+def orphaned():
+    # The daemon died (this helper was handed to init): it will never record what starts now.
+    return os.getppid() != parent
 def load_libc():
     global libc, ctypes
     import ctypes
@@ -78,6 +82,8 @@ def supervise(r):
         re, we = os.pipe()
         fds += [re, we]
         env = dict(r["env"], _OCI_SYNCPIPE=str(ws))
+        if orphaned():
+            return reply(rid, errno.ECANCELED)
         try:
             p = subprocess.Popen(r["argv"], env=env, cwd=r["cwd"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=we, pass_fds=(ws,), start_new_session=True)
         except OSError as e:
@@ -87,6 +93,12 @@ def supervise(r):
             os.close(fd)
         threading.Thread(target=p.wait, daemon=True).start()
         first = read_line(rs)
+        if orphaned():
+            # Started for a daemon that is gone: end it rather than leave a run nobody recorded.
+            try:
+                os.killpg(p.pid, 9)
+            except OSError:
+                pass
         try:
             ok = json.loads(first).get("data", -1) > 0
         except Exception:

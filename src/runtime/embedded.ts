@@ -14,6 +14,7 @@ import { EventEmitter, on } from "node:events";
 import {
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -428,13 +429,46 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       }
       this.#records.set(id, rec);
     }
+    const conmons = conmonsByContainer();
     for (const rec of this.#records.values()) {
+      if (rec.state.status !== "running" && rec.state.status !== "paused")
+        await this.#endUnrecordedRun(rec, conmons.get(rec.id));
       if (rec.state.status === "running" || rec.state.status === "paused") await this.#readopt(rec);
       // Restart policies resume with the engine (also for exits recorded just now).
       else if (rec.state.status === "exited" || rec.state.status === "restarting") {
         rec.state.status = "exited";
         this.#scheduleRestart(rec);
       }
+    }
+  }
+
+  /**
+   * After a restart of the engine, for a container whose record does not say running: a start the
+   * previous engine died in the middle of may have run on without it (conmon has a session of its
+   * own), started after the record was last written. The record is the truth: that run is ended (its
+   * conmon's session killed, runc's state deleted, its exit files dropped), so that a later start
+   * begins clean and no conmon of the lost run writes an exit file into the new one.
+   */
+  async #endUnrecordedRun(rec: ContainerRecord, conmonPid: number | undefined): Promise<void> {
+    const p = this.#paths(rec.id);
+    const lost = conmonPid !== undefined;
+    if (lost) {
+      this.#log(`container ${rec.name}: ending a run the previous engine started but never recorded`);
+      // Its session: conmon, and the runtime it may still be running.
+      for (const target of [-conmonPid, conmonPid])
+        try {
+          process.kill(target, "SIGKILL");
+        } catch {
+          // gone already
+        }
+    }
+    if (lost || existsSync(join(this.#runcRoot, rec.id)))
+      await this.#runcDelete(rec.id, (e) => {
+        this.#log(`deleting the lost run of container ${rec.name}: ${errorText(e)}`);
+      });
+    if (lost) {
+      rmSync(p.persist, { recursive: true, force: true });
+      unlinkQuietly(p.exitFile);
     }
   }
 
@@ -2045,6 +2079,25 @@ function parseSecurityOpts(opts: readonly string[]): boolean | undefined {
  * ~10-30 µs on a local or /proc file system, while a promise call costs one to four thread-pool round
  * trips of ~100-500 µs on our 2-core VMs, which added up to milliseconds per container start.
  */
+
+/** The conmon processes running on this host, by the container id they supervise (`-c <id>`). */
+function conmonsByContainer(): Map<string, number> {
+  const found = new Map<string, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n));
+  } catch {
+    return found;
+  }
+  for (const pid of pids) {
+    const args = readFileOr(`/proc/${pid}/cmdline`, "").split("\0");
+    if (!(args[0] ?? "").endsWith("conmon")) continue;
+    const at = args.indexOf("-c");
+    const id = at >= 0 ? args[at + 1] : undefined;
+    if (id !== undefined) found.set(id, Number(pid));
+  }
+  return found;
+}
 
 function isRuncFailure(e: unknown): boolean {
   return e instanceof TsstackError && e.code === "runtime/runc-failed";

@@ -1,12 +1,13 @@
 /**
  * The embedded runtime against real runc and conmon, as root: lifecycle, logs, exec, isolation.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ContainerRecord } from "../../../src/runtime/containers/record.js";
 import type { Container } from "../../../src/runtime/runtime.js";
-import { canRunContainers, eventually, logText, useEngines } from "../../helpers/engine.js";
+import { canRunContainers, eventually, logText, runcContainers, useEngines } from "../../helpers/engine.js";
 
 const engines = useEngines();
 
@@ -379,6 +380,41 @@ describe.skipIf(!canRunContainers)("embedded runtime: surviving the engine", () 
     } finally {
       await again.getContainer("runner").remove({ force: true });
       await again.getContainer("quitter").remove({ force: true });
+      await again.close();
+    }
+  });
+
+  it("a reopened engine ends a run the previous one started but never recorded, and starts it anew", async () => {
+    const { engine, root, runRoot } = await engines();
+    const { EmbeddedRuntime } = await import("../../../src/runtime/embedded.js");
+    const c = await engine.createContainer({ name: "lost", Image: "busybox:latest", Cmd: ["sleep", "300"] });
+    await c.start();
+    const { Pid } = (await c.inspect()).State;
+    const recordFile = join(root, "containers", c.id, "container.json");
+    const conmonPid = Number(
+      execFileSync("pgrep", ["-f", `^/usr/bin/conmon .*-c ${c.id}`], { encoding: "utf8" }).trim(),
+    );
+    expect(conmonPid).toBeGreaterThan(0);
+    await engine.close();
+    // As if the engine had died between conmon's start and the record's "running": it says created.
+    const rec = JSON.parse(readFileSync(recordFile, "utf8")) as ContainerRecord;
+    writeFileSync(recordFile, JSON.stringify({ ...rec, state: { ...rec.state, status: "created", pid: 0 } }));
+    const again = await EmbeddedRuntime.open({ root, runRoot, exitPollMs: 200 });
+    try {
+      // The lost run is ended: its init and its conmon are gone, runc holds nothing for it.
+      expect(existsSync(`/proc/${Pid}`) && !readFileSync(`/proc/${Pid}/stat`, "utf8").includes(") Z ")).toBe(
+        false,
+      );
+      await eventually(() => !existsSync(`/proc/${conmonPid}`), { what: `the end of conmon ${conmonPid}` });
+      expect(runcContainers(runRoot)).toEqual([]);
+      const lost = again.getContainer("lost");
+      expect((await lost.inspect()).State.Status).toBe("created");
+      // A new run starts clean, and no exit of the old one lands in it.
+      await lost.start();
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await lost.inspect()).State).toMatchObject({ Status: "running" });
+    } finally {
+      await again.getContainer("lost").remove({ force: true });
       await again.close();
     }
   });
