@@ -114,7 +114,7 @@ def supervise(r):
                 said += d
         except BlockingIOError:
             pass
-        reply(rid, 0, sync=first.decode(errors="replace"), stderr=said.decode(errors="replace"))
+        reply(rid, 0, sync=first.decode(errors="replace"), stderr=said.decode(errors="replace"), child=p.pid)
     except Exception as e:
         helper_error(rid, e)
     finally:
@@ -166,6 +166,8 @@ interface Reply {
   readonly sync?: string;
   /** spawn: its error output so far (all of it when it has ended). */
   readonly stderr?: string;
+  /** spawn: the supervisor's pid. */
+  readonly child?: number;
 }
 
 interface Pending {
@@ -221,13 +223,13 @@ export class HostHelper {
       readonly cwd: string;
       readonly timeoutMs: number;
     },
-  ): Promise<{ sync: string; stderr: string }> {
+  ): Promise<{ sync: string; stderr: string; pid: number }> {
     const reply = await this.#call(
       `starting ${argv[0] ?? "a process"}`,
       { op: "spawn", argv, env: opts.env, cwd: opts.cwd },
       { timeoutMs: opts.timeoutMs, replaceOnTimeout: false },
     );
-    return { sync: reply.sync ?? "", stderr: reply.stderr ?? "" };
+    return { sync: reply.sync ?? "", stderr: reply.stderr ?? "", pid: reply.child ?? 0 };
   }
 
   #call(

@@ -1231,7 +1231,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       // Taken before the process runs: one that exits at once has its exit file written before the
       // start call returns, and FinishedAt must not precede StartedAt.
       const startedAt = nowIso();
-      const { pid } = await startConmon({
+      const { pid, conmonPid } = await startConmon({
         conmon: this.#conmon,
         runc: this.#runc,
         runcRoot: this.#runcRoot,
@@ -1257,7 +1257,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       // runc recorded it while the process lived; /proc is the fallback (a process that exited at
       // once may be gone, and its pid reused, by now).
       rec.state.pidStart = (await runcInitStart(this.#runcRoot, rec.id)) ?? (await processStartTime(pid));
-      rec.state.conmonPid = Number.parseInt(readFileOr(p.conmonPid, "0"), 10) || 0;
+      rec.state.conmonPid = conmonPid;
       rec.state.startedAt = startedAt;
       rec.state.finishedAt = ZERO_TIME;
       rec.state.exitCode = 0;

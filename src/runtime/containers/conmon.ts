@@ -70,7 +70,7 @@ const RUN_DETACHED_SCRIPT =
  * (created, not started: call `runc start` next; with `startNow`, already started). On failure the error quotes what conmon and runc
  * said, and nothing of the container is left running (conmon exits when create fails).
  */
-export async function startConmon(opts: ConmonStartOptions): Promise<{ pid: number }> {
+export async function startConmon(opts: ConmonStartOptions): Promise<{ pid: number; conmonPid: number }> {
   const args = [
     "--api-version",
     "1",
@@ -116,8 +116,13 @@ export async function startConmon(opts: ConmonStartOptions): Promise<{ pid: numb
   // `oom` file into its working directory (as well as the persist dir).
   let sync: string;
   let stderr: string;
+  let conmonPid: number;
   try {
-    ({ sync, stderr } = await hostHelper("supervisors").spawnSupervisor([opts.conmon, ...args], {
+    ({
+      sync,
+      stderr,
+      pid: conmonPid,
+    } = await hostHelper("supervisors").spawnSupervisor([opts.conmon, ...args], {
       env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin" },
       cwd: opts.bundle,
       timeoutMs: opts.timeoutMs ?? 30_000,
@@ -142,7 +147,7 @@ export async function startConmon(opts: ConmonStartOptions): Promise<{ pid: numb
   } catch {
     throw fail(`unreadable message from conmon: ${JSON.stringify(sync.slice(0, 200))}`);
   }
-  if (typeof msg.data === "number" && msg.data > 0) return { pid: msg.data };
+  if (typeof msg.data === "number" && msg.data > 0) return { pid: msg.data, conmonPid };
   throw fail(typeof msg.message === "string" ? cleanRuncMessage(msg.message) : "runc create failed");
 }
 

@@ -141,6 +141,7 @@ describe.runIf(isRoot)("HostHelper", () => {
     const pid = (JSON.parse(ok.sync) as { data: number }).data;
     try {
       expect(pid).toBeGreaterThan(0);
+      expect(ok.pid).toBe(pid);
       const [sid, ppid] = execFileSync("ps", ["-o", "sid=,ppid=", "-p", String(pid)], { encoding: "utf8" })
         .trim()
         .split(/\s+/)
@@ -157,10 +158,10 @@ describe.runIf(isRoot)("HostHelper", () => {
       ["/bin/sh", "-c", 'echo \'{"data": -1, "message": "nope"}\' >&$_OCI_SYNCPIPE; echo why >&2; exit 1'],
       { env, cwd: "/", timeoutMs: 10_000 },
     );
-    expect(failed).toEqual({ sync: '{"data": -1, "message": "nope"}', stderr: "why\n" });
+    expect(failed).toMatchObject({ sync: '{"data": -1, "message": "nope"}', stderr: "why\n" });
     expect(
       await h.spawnSupervisor(["/bin/sh", "-c", "echo gone >&2"], { env, cwd: "/", timeoutMs: 10_000 }),
-    ).toEqual({ sync: "", stderr: "gone\n" });
+    ).toMatchObject({ sync: "", stderr: "gone\n" });
     await expect(
       h.spawnSupervisor(["/nonexistent/conmon"], { env, cwd: "/", timeoutMs: 10_000 }),
     ).rejects.toMatchObject({

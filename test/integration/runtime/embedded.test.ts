@@ -395,6 +395,8 @@ describe.skipIf(!canRunContainers)("embedded runtime: surviving the engine", () 
       execFileSync("pgrep", ["-f", `^/usr/bin/conmon .*-c ${c.id}`], { encoding: "utf8" }).trim(),
     );
     expect(conmonPid).toBeGreaterThan(0);
+    // The record knows its conmon.
+    expect((JSON.parse(readFileSync(recordFile, "utf8")) as ContainerRecord).state.conmonPid).toBe(conmonPid);
     await engine.close();
     // As if the engine had died between conmon's start and the record's "running": it says created.
     const rec = JSON.parse(readFileSync(recordFile, "utf8")) as ContainerRecord;
