@@ -429,10 +429,11 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       }
       this.#records.set(id, rec);
     }
-    const conmons = conmonsByContainer();
+    // Read from /proc once, and only for a root with containers that are not running.
+    let conmons: Map<string, number> | undefined;
     for (const rec of this.#records.values()) {
       if (rec.state.status !== "running" && rec.state.status !== "paused")
-        await this.#endUnrecordedRun(rec, conmons.get(rec.id));
+        await this.#endUnrecordedRun(rec, (conmons ??= conmonsByContainer()).get(rec.id));
       if (rec.state.status === "running" || rec.state.status === "paused") await this.#readopt(rec);
       // Restart policies resume with the engine (also for exits recorded just now).
       else if (rec.state.status === "exited" || rec.state.status === "restarting") {
@@ -1299,8 +1300,12 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     });
   }
 
-  /** Waits for the exit file of a running container and records it; caller holds the mutex. */
+  /**
+   * Waits for the exit file of a running container and records it (true at once when the exit is
+   * recorded already); caller holds the mutex.
+   */
   async #awaitExit(rec: ContainerRecord, timeoutMs: number): Promise<boolean> {
+    if (rec.state.status !== "running" && rec.state.status !== "paused") return true;
     const exitFile = join(this.#paths(rec.id).persist, "exit");
     const deadline = Date.now() + timeoutMs;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
@@ -1328,7 +1333,8 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     const t = timeoutS ?? rec.config.StopTimeout ?? DEFAULT_STOP_TIMEOUT_S;
     const paused = rec.state.status === "paused";
     await this.#signal(rec, sig).catch((e: unknown) => {
-      this.#log(errorText(e));
+      // Not running: it had ended already, and its exit is recorded.
+      if (!isNotRunning(e)) this.#log(errorText(e));
     });
     // A frozen process cannot act on the signal: thaw it, as Docker does.
     if (paused)
@@ -1336,14 +1342,10 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
         () => undefined,
       );
     if (t >= 0 && (await this.#awaitExit(rec, t * 1000))) return;
-    try {
-      await this.#signal(rec, "SIGKILL");
-    } catch (e) {
-      // It may have exited between the end of the grace period and the kill ("container not
-      // running"): then its exit is on its way, and the stop is done once it is recorded.
-      if (isRuncFailure(e) && (await this.#awaitExit(rec, 5_000))) return;
-      throw e;
-    }
+    // It may have exited between the end of the grace period and the kill: its exit is recorded then.
+    await this.#signal(rec, "SIGKILL").catch((e: unknown) => {
+      if (!isNotRunning(e)) throw e;
+    });
     if (!(await this.#awaitExit(rec, 30_000)))
       throw new TsstackError(
         "runtime/stop-failed",
@@ -1367,12 +1369,24 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       (await signalIfSame(rec.state.pid, rec.state.pidStart, number))
     )
       return;
-    await runc(
-      this.#runc,
-      this.#runcRoot,
-      ["kill", rec.id, sig],
-      `sending SIG${sig} to container ${rec.name}`,
-    );
+    try {
+      await runc(
+        this.#runc,
+        this.#runcRoot,
+        ["kill", rec.id, sig],
+        `sending SIG${sig} to container ${rec.name}`,
+      );
+    } catch (e) {
+      // Exited just before the signal (runc: "container not running", its exit not recorded yet): the
+      // exit is recorded now, and the signal answered as docker's, not running.
+      if (
+        e instanceof TsstackError &&
+        e.code === "runtime/runc-failed" &&
+        (await this.#awaitExit(rec, 5_000))
+      )
+        throw new TsstackError("container/not-running", `Container ${rec.id} is not running`, { cause: e });
+      throw e;
+    }
   }
 
   /** @internal */
@@ -1380,15 +1394,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
     if (rec.state.status !== "running" && rec.state.status !== "paused")
       throw new TsstackError("container/not-running", `Container ${rec.id} is not running`);
     rec.state.stoppedByUser = true;
-    try {
-      await this.#signal(rec, signal);
-    } catch (e) {
-      // Exited just before the signal (runc: "container not running"): its exit is recorded now,
-      // and the kill answered as docker's, not running.
-      if (isRuncFailure(e) && (await this.#awaitExit(rec, 5_000)))
-        throw new TsstackError("container/not-running", `Container ${rec.id} is not running`, { cause: e });
-      throw e;
-    }
+    await this.#signal(rec, signal);
     this.#emit("kill", rec, { signal });
     if (/^(SIG)?KILL$|^9$/i.test(signal)) await this.#awaitExit(rec, 30_000);
   }
@@ -1422,7 +1428,7 @@ export class EmbeddedRuntime implements Runtime, NetworkVolumeOps {
       // killLocked waits for the SIGKILL'ed container's exit to be recorded (or records the exit of one
       // that ended on its own just now).
       await this.killLocked(rec, "SIGKILL").catch((e: unknown) => {
-        if (!(e instanceof TsstackError && e.code === "container/not-running")) throw e;
+        if (!isNotRunning(e)) throw e;
       });
     }
     await this.#removeLocked(rec, removeVolumes);
@@ -2099,8 +2105,8 @@ function conmonsByContainer(): Map<string, number> {
   return found;
 }
 
-function isRuncFailure(e: unknown): boolean {
-  return e instanceof TsstackError && e.code === "runtime/runc-failed";
+function isNotRunning(e: unknown): boolean {
+  return e instanceof TsstackError && e.code === "container/not-running";
 }
 
 function unlinkQuietly(path: string): void {
