@@ -28,6 +28,14 @@ async function runningWith(engine: EmbeddedRuntime, setup: string, ready: string
   return c;
 }
 
+/** A container that ran the shell line `script` to its successful end. */
+async function ranToEnd(engine: EmbeddedRuntime, script: string): Promise<Container> {
+  const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["sh", "-c", script] });
+  await c.start();
+  expect(await c.wait()).toEqual({ StatusCode: 0 });
+  return c;
+}
+
 async function readAll(s: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of s) chunks.push(c as Buffer);
@@ -37,12 +45,7 @@ async function readAll(s: Readable): Promise<Buffer> {
 describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped container", () => {
   it("exports and copies out of a stopped container, mounting its root only while streaming", async () => {
     const { engine, root } = await engines();
-    const c = await engine.createContainer({
-      Image: "busybox:latest",
-      Cmd: ["sh", "-c", "mkdir -p /out && echo built > /out/artifact"],
-    });
-    await c.start();
-    expect(await c.wait()).toEqual({ StatusCode: 0 });
+    const c = await ranToEnd(engine, "mkdir -p /out && echo built > /out/artifact");
     expect(mountsUnder(root)).toEqual([]);
 
     const exported = await c.export();
@@ -67,9 +70,7 @@ describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped contain
 
   it("a stream abandoned half-way releases the mount when it is closed", async () => {
     const { engine, root } = await engines();
-    const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
-    await c.start();
-    await c.wait();
+    const c = await ranToEnd(engine, "true");
     const s = await c.export();
     await once(s, "readable");
     s.destroy();
@@ -78,12 +79,7 @@ describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped contain
 
   it("a start during a stream reuses the mount, and the exit leaves it to the stream", async () => {
     const { engine, root } = await engines();
-    const c = await engine.createContainer({
-      Image: "busybox:latest",
-      Cmd: ["sh", "-c", "echo run >> /runs; cat /runs | wc -l > /count"],
-    });
-    await c.start();
-    await c.wait();
+    const c = await ranToEnd(engine, "echo run >> /runs; cat /runs | wc -l > /count");
     const s = await c.export(); // holds the root of the stopped container
     await c.start(); // runs on the held mount
     expect(await c.wait()).toEqual({ StatusCode: 0 });
@@ -99,9 +95,7 @@ describe.skipIf(!canRunContainers)("embedded runtime: files of a stopped contain
 
   it("removing a container during a stream ends with no mount left", async () => {
     const { engine, root } = await engines();
-    const c = await engine.createContainer({ Image: "busybox:latest", Cmd: ["true"] });
-    await c.start();
-    await c.wait();
+    const c = await ranToEnd(engine, "true");
     const s = await c.export();
     s.on("error", () => undefined); // the stream may fail once its root is gone
     await c.remove();

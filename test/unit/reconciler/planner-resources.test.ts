@@ -9,24 +9,13 @@ import type { ObservedContainer, ObservedResource, ObservedStack } from "../../.
 import { plan, type PlanOptions } from "../../../src/reconciler/planner.js";
 import { networkConfigHash, volumeConfigHash } from "../../../src/spec/canonical.js";
 import type { StackSpec } from "../../../src/spec/types.js";
-import { stackFrom } from "./stack.js";
+import { observedContainer, stackFrom } from "./stack.js";
 
 /** Service hashes that never drift: only networks and volumes change in these tests. */
 const hash: DesiredOptions["hash"] = (_spec, service) => `${service}-hash`;
 
-const ctr = (
-  service: string,
-  replica: number,
-  extra: Partial<ObservedContainer> = {},
-): ObservedContainer => ({
-  id: `${service}${String(replica)}id`,
-  name: `proj-${service}-${String(replica)}`,
-  service,
-  replica,
-  configHash: `${service}-hash`,
-  state: "running",
-  ...extra,
-});
+const ctr = (service: string, replica: number, extra: Partial<ObservedContainer> = {}): ObservedContainer =>
+  observedContainer(service, replica, `${service}-hash`, extra);
 
 const STACK = stackFrom(`
 services:

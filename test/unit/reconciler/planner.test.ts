@@ -3,7 +3,7 @@ import { desiredStack, type DesiredOptions } from "../../../src/reconciler/desir
 import type { ObservedContainer, ObservedStack } from "../../../src/reconciler/observed.js";
 import { plan, planDown, type DownOptions, type PlanOptions } from "../../../src/reconciler/planner.js";
 import type { StackSpec } from "../../../src/spec/types.js";
-import { stackFrom } from "./stack.js";
+import { observedContainer, stackFrom } from "./stack.js";
 
 /** Readable hashes: `<service>1111…`, so the plan text shows `web1111 → web2222`. */
 const hashes = (version: Readonly<Record<string, number>> = {}): DesiredOptions["hash"] => {
@@ -11,19 +11,8 @@ const hashes = (version: Readonly<Record<string, number>> = {}): DesiredOptions[
 };
 const h = (service: string, version = 1): string => `${service}${String(version).repeat(4)}0000`;
 
-const ctr = (
-  service: string,
-  replica: number,
-  extra: Partial<ObservedContainer> = {},
-): ObservedContainer => ({
-  id: `${service}${String(replica)}id`,
-  name: `proj-${service}-${String(replica)}`,
-  service,
-  replica,
-  configHash: h(service),
-  state: "running",
-  ...extra,
-});
+const ctr = (service: string, replica: number, extra: Partial<ObservedContainer> = {}): ObservedContainer =>
+  observedContainer(service, replica, h(service), extra);
 
 const APP = stackFrom(`
 services:

@@ -1,3 +1,4 @@
+import type { ObservedContainer } from "../../../src/reconciler/observed.js";
 import { loadStack } from "../../../src/spec/load.js";
 import type { StackSpec } from "../../../src/spec/types.js";
 
@@ -14,4 +15,22 @@ export function stackFrom(yaml: string, environment: Readonly<Record<string, str
       throw Object.assign(new Error(`ENOENT: ${path}`), { code: "ENOENT" });
     },
   }).spec;
+}
+
+/** Container `proj-<service>-<replica>` of the project as observed: running with `configHash`, unless `extra` says otherwise. */
+export function observedContainer(
+  service: string,
+  replica: number,
+  configHash: string,
+  extra: Partial<ObservedContainer> = {},
+): ObservedContainer {
+  return {
+    id: `${service}${String(replica)}id`,
+    name: `proj-${service}-${String(replica)}`,
+    service,
+    replica,
+    configHash,
+    state: "running",
+    ...extra,
+  };
 }
